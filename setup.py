@@ -1,0 +1,24 @@
+"""Install tf-transformer: `pip install -e ".[test]"` (what `make test` does)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tf-transformer",
+    version="0.1.0",
+    description='The Transformer of "Attention Is All You Need" as TensorFlow/Keras layers, trainer and exporter.',
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tf_transformer", "tf_transformer.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow~=2.21.0",
+        "tensorflow-text~=2.21.0",
+        "keras>=3.15,<4",
+        "numpy",
+        "pyyaml",
+    ],
+    extras_require={
+        "test": ["pytest"],
+    },
+    entry_points={"console_scripts": ["tf-transformer=tf_transformer.cli:main"]},
+)

@@ -1,0 +1,39 @@
+"""The `tf-transformer` command: one sub-command per job (train, translate, export, ...).
+
+Each sub-command lives in `tf_transformer/commands/<name>.py` with `add_parser(subparsers)` and `run(args)`.
+Errors a user can fix (`TransformerError`) print as one line and exit with status 2; `--debug` shows the traceback.
+"""
+
+import argparse
+import importlib
+import sys
+
+from tf_transformer.commands import COMMANDS
+from tf_transformer.errors import TransformerError
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tf-transformer", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"tf_transformer.commands.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except TransformerError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Configuration dataclasses, presets and validation.
+
+`ModelConfig` describes a Transformer; `ModelConfig.preset("base")` gives the paper's base model (§6.2, Table 3).
+`from_dict` builds any of these dataclasses from plain data (a YAML recipe section) and raises `ConfigError`
+naming the field, the expected type and, for an unknown key, the valid keys with the closest match first.
+"""
+
+import dataclasses
+import difflib
+import typing
+
+from tf_transformer.errors import ConfigError
+
+PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Shape and regularisation of a Transformer.
+
+    Attributes:
+        source_vocab_size, target_vocab_size: vocabulary sizes, reserved ids included.
+        d_model: width of every sublayer output (512 in the base model).
+        num_layers: layers in the encoder stack and in the decoder stack (N = 6).
+        num_heads: attention heads h; d_model must be divisible by it (d_k = d_model / h).
+        d_ff: hidden width of the feed-forward blocks (2048).
+        dropout: residual, embedding and feed-forward dropout (P_drop = 0.1).
+        attention_dropout: dropout on attention weights.
+        max_length: the longest source or target sequence the model accepts (positions and decoding cache).
+        activation: "relu" (paper) or "gelu".
+        norm_position: "post" (LayerNorm after the residual add, as the paper) or "pre".
+        positional: "sinusoidal" (paper) or "learned".
+        share_embeddings: one embedding matrix for source and target (needs equal vocabulary sizes).
+        tie_output: the softmax uses the target embedding matrix (paper §3.4).
+        layer_norm_epsilon: epsilon of every LayerNormalization.
+    """
+
+    source_vocab_size: int = 8000
+    target_vocab_size: int = 8000
+    d_model: int = 512
+    num_layers: int = 6
+    num_heads: int = 8
+    d_ff: int = 2048
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    max_length: int = 256
+    activation: str = "relu"
+    norm_position: str = "post"
+    positional: str = "sinusoidal"
+    share_embeddings: bool = False
+    tie_output: bool = True
+    layer_norm_epsilon: float = 1e-6
+
+    PRESETS: typing.ClassVar[dict] = {
+        "tiny": dict(d_model=64, num_layers=2, num_heads=4, d_ff=256, dropout=0.1, max_length=64),
+        "base": dict(d_model=512, num_layers=6, num_heads=8, d_ff=2048, dropout=0.1),
+        "big": dict(d_model=1024, num_layers=6, num_heads=16, d_ff=4096, dropout=0.3),
+    }
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """The named preset ("tiny", "base", "big") with `overrides` applied, validated."""
+        if name not in cls.PRESETS:
+            raise ConfigError(f"model preset {name!r} is unknown; choose one of {', '.join(cls.PRESETS)}")
+        return cls(**{**cls.PRESETS[name], **overrides})
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raise `ConfigError` naming the first inconsistent field and how to fix it."""
+        for name in ("source_vocab_size", "target_vocab_size", "d_model", "num_layers", "num_heads", "d_ff",
+                     "max_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"model.{name}: expected a positive integer, got {value!r}")
+        if self.source_vocab_size <= len(RESERVED_TOKENS) or self.target_vocab_size <= len(RESERVED_TOKENS):
+            raise ConfigError("model vocabulary sizes must exceed the 4 reserved ids ([PAD] [UNK] [START] [END])")
+        if self.d_model % self.num_heads:
+            raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.num_heads={self.num_heads}; "
+                              f"choose num_heads among {_divisors(self.d_model)}")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"model.{name}: expected a rate in [0, 1), got {value!r}")
+        _check_choice("model.activation", self.activation, ("relu", "gelu"))
+        _check_choice("model.norm_position", self.norm_position, ("post", "pre"))
+        _check_choice("model.positional", self.positional, ("sinusoidal", "learned"))
+        if self.share_embeddings and self.source_vocab_size != self.target_vocab_size:
+            raise ConfigError(f"model.share_embeddings needs equal vocabularies, got source "
+                              f"{self.source_vocab_size} and target {self.target_vocab_size}; "
+                              "build one shared vocabulary or set share_embeddings: false")
+
+    @property
+    def head_size(self):
+        """d_k = d_v = d_model / num_heads."""
+        return self.d_model // self.num_heads
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _divisors(n):
+    return [d for d in range(1, min(n, 64) + 1) if n % d == 0]
+
+
+def _check_choice(field, value, choices):
+    if value not in choices:
+        raise ConfigError(f"{field}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def from_dict(cls, data, where="config"):
+    """Build dataclass `cls` from the mapping `data`, checking keys and types.
+
+    Args:
+        cls: a dataclass type (fields may themselves be dataclasses: nested mappings are built recursively).
+        data: a mapping of field name to value (e.g. a YAML section); None means all defaults.
+        where: the dotted place of `data` in the recipe, used in error messages ("recipe.yaml: model").
+
+    Raises:
+        ConfigError: an unknown key (valid keys listed, closest match first) or a value of the wrong type.
+    """
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key {key!r}; valid keys: {', '.join(_closest_first(key, fields))}")
+        values[key] = _coerce(hints[key], value, f"{where}.{key}")
+    try:
+        return cls(**values)
+    except TypeError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _closest_first(key, names):
+    close = difflib.get_close_matches(str(key), list(names), n=len(names), cutoff=0.0)
+    return close + [name for name in names if name not in close]
+
+
+def _coerce(hint, value, where):
+    """Check `value` against the type hint `hint` (int, float, str, bool, Optional, list, dataclass)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(option for option in options if option is not type(None))
+        origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1] or (typing.Any,)
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or hint is typing.Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool) or hint is int and (isinstance(value, bool)
+                                                                         or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    if hint in (float, str) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+# ---- the training recipe (training/configs/*.yaml) -------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TokenizerConfig:
+    """How one side's text becomes ids (see `tf_transformer.text`).
+
+    Attributes:
+        kind: "wordpiece", "sentencepiece", "char" or "whitespace".
+        vocab_size: target size for learned vocabularies (wordpiece, sentencepiece); None keeps every token seen.
+        lowercase: lower-case text before tokenizing.
+        round_to_multiple: round the vocabulary size up to a multiple of this (8 suits tensor cores); 1 = off.
+        min_frequency: drop tokens seen fewer times when building char/whitespace vocabularies.
+    """
+
+    kind: str = "wordpiece"
+    vocab_size: typing.Optional[int] = 8000
+    lowercase: bool = False
+    round_to_multiple: int = 8
+    min_frequency: int = 1
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which corpus to read and how to batch it (see `tf_transformer.data`).
+
+    Attributes:
+        corpus: "cmudict", "ding", "tsv" or "bitext".
+        path: the corpus file (tsv, ding); for bitext, "source_file,target_file"; None for the default location.
+        direction: for ding, "de-en" or "en-de".
+        keep_stress: for cmudict, keep the stress digits of the phonemes.
+        skip_malformed: skip (and count) malformed lines instead of failing.
+        max_source_length, max_target_length: tokens (targets with [START]/[END]); longer pairs are dropped.
+        tokens_per_batch: per-replica token budget of a batch (source + target tokens, padding included).
+        shuffle_buffer: examples in the shuffle buffer.
+        limit: read at most this many training pairs (None = all).
+        seed: shuffling seed.
+    """
+
+    corpus: str = "tsv"
+    path: typing.Optional[str] = None
+    direction: str = "de-en"
+    keep_stress: bool = False
+    skip_malformed: bool = False
+    max_source_length: int = 64
+    max_target_length: int = 64
+    tokens_per_batch: int = 4096
+    shuffle_buffer: int = 100_000
+    limit: typing.Optional[int] = None
+    seed: int = 1234
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """How `model.fit` runs (see `tf_transformer.trainer`).
+
+    Attributes:
+        epochs: passes over the training split.
+        steps_per_epoch: cap on steps per epoch (None = the whole split).
+        warmup_steps, learning_rate_scale: the Noam schedule's warm-up and multiplier.
+        label_smoothing: ε of the loss.
+        clipnorm: clip each gradient to this norm (None = off).
+        strategy: "auto", "default", "mirrored", "multi_worker" or "tpu".
+        mixed_precision: None, "mixed_float16" or "mixed_bfloat16" (GPUs/TPUs; slower on CPUs).
+        jit_compile: compile the train step with XLA.
+        steps_per_execution: train steps per tf.function call.
+        backup_every_steps: how often BackupAndRestore saves (a killed run resumes from there).
+        keep_checkpoints: how many per-epoch checkpoints to keep (the best by the dev metric is kept too).
+        early_stopping_patience: epochs without dev improvement before stopping (None = off).
+        evaluate_every_epochs: decode the dev split every K epochs (0 = off).
+        evaluate_max_examples: dev examples decoded for the metric.
+        seed: weights and dropout seed.
+    """
+
+    epochs: int = 10
+    steps_per_epoch: typing.Optional[int] = None
+    warmup_steps: int = 4000
+    learning_rate_scale: float = 1.0
+    label_smoothing: float = 0.1
+    clipnorm: typing.Optional[float] = None
+    strategy: str = "auto"
+    mixed_precision: typing.Optional[str] = None
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    backup_every_steps: int = 200
+    keep_checkpoints: int = 3
+    early_stopping_patience: typing.Optional[int] = None
+    evaluate_every_epochs: int = 1
+    evaluate_max_examples: int = 500
+    seed: int = 1234
+
+
+@dataclasses.dataclass
+class DecodingConfig:
+    """How the exported model and `translate` decode by default (see `tf_transformer.decoding`).
+
+    Attributes:
+        beam_size: 1 = greedy.
+        length_penalty: α of ((5 + L) / 6)^α.
+        max_extra_length: decode at most source length + this many tokens (capped by the model's max_length).
+    """
+
+    beam_size: int = 4
+    length_penalty: float = 0.6
+    max_extra_length: int = 50
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """Where training's final export goes: `<directory>/<name>/<version>/`."""
+
+    directory: str = "saved_models"
+    name: typing.Optional[str] = None
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A whole training recipe: one YAML file in training/configs/.
+
+    `model` is a mapping: `preset` ("tiny", "base", "big") plus any `ModelConfig` field to override; the
+    vocabulary sizes come from the built tokenizers (see `model_config`).
+    """
+
+    name: str = "model"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    source_tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
+    target_tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
+    shared_vocabulary: bool = False
+    model: dict = dataclasses.field(default_factory=lambda: {"preset": "base"})
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def model_config(self, source_vocab_size, target_vocab_size):
+        """The `ModelConfig` of this recipe's `model` section for the given vocabulary sizes."""
+        section = dict(self.model)
+        preset = section.pop("preset", "base")
+        overrides = from_dict(_ModelOverrides, section, "model")
+        values = {k: v for k, v in dataclasses.asdict(overrides).items() if v is not None}
+        return ModelConfig.preset(preset, source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
+                                  **values)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+_ModelOverrides = dataclasses.make_dataclass(
+    "_ModelOverrides",
+    [(f.name, typing.Optional[f.type if not isinstance(f.type, str) else eval(f.type)], None)  # noqa: S307
+     for f in dataclasses.fields(ModelConfig) if f.name not in ("source_vocab_size", "target_vocab_size")])
+
+
+def load_recipe(path, overrides=()):
+    """Read a YAML recipe and apply `key.sub=value` overrides (values parsed as YAML).
+
+    Raises:
+        ConfigError: missing file, invalid YAML, unknown key or wrong type — naming the file and field.
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = yaml.safe_load(file) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: recipe file not found (see training/configs/ for the bundled ones)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
+        *parents, leaf = key.split(".")
+        node = data
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = yaml.safe_load(value)
+    return from_dict(Recipe, data, str(path))
+
+
+def save_recipe(recipe, path):
+    """Write the resolved recipe as YAML (the run directory keeps it)."""
+    import yaml
+
+    with open(path, "w", encoding="utf-8") as file:
+        yaml.safe_dump(recipe.to_dict(), file, sort_keys=False)

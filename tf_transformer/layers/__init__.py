@@ -1,0 +1,10 @@
+"""Keras layers of the Transformer, one concept per module; all registered under package "tf_transformer"."""
+
+from tf_transformer.layers.attention import MultiHeadAttention, causal_mask, padding_mask
+from tf_transformer.layers.decoder import Decoder, DecoderLayer
+from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding, sinusoid_table
+from tf_transformer.layers.encoder import Encoder, EncoderLayer
+from tf_transformer.layers.feed_forward import FeedForward
+
+__all__ = ["MultiHeadAttention", "causal_mask", "padding_mask", "Decoder", "DecoderLayer", "PositionalEncoding",
+           "TokenEmbedding", "sinusoid_table", "Encoder", "EncoderLayer", "FeedForward"]

@@ -1,0 +1,150 @@
+"""Multi-head scaled dot-product attention (paper §3.2) with a static-shape cache for incremental decoding."""
+
+import math
+
+import keras
+from keras import ops
+
+_MASKED = -1e9  # added to masked scores; exp() of it underflows to exactly 0 in float32
+
+
+def cache_write_matrix(cache_index, new_length, max_length):
+    """One-hot [new_length, max_length] float32 matrix that places new rows at positions cache_index + t.
+
+    Writing through a matmul (instead of a scatter or XLA's dynamic-update-slice) keeps the cache update to ops
+    that every runtime has: TensorFlow Serving, XLA and TFLite.
+    """
+    positions = ops.cast(cache_index, "int32") + ops.arange(new_length, dtype="int32")
+    return ops.one_hot(positions, max_length, dtype="float32")
+
+
+@keras.saving.register_keras_serializable(package="tf_transformer")
+class MultiHeadAttention(keras.layers.Layer):
+    """softmax(QKᵀ/√d_k)·V over `num_heads` heads of width d_k = d_model / num_heads, then an output projection.
+
+    Self-attention projects Q, K and V with one fused [d_model, 3·d_model] matrix; cross-attention projects Q from
+    the query and K, V (fused) from the encoder output, which `project_key_value` does once per decoded sequence.
+    The softmax runs in float32 whatever the compute dtype (mixed precision stays stable).
+
+    Args:
+        d_model: width of inputs and outputs.
+        num_heads: number of heads h; must divide d_model.
+        dropout: dropout rate on the attention weights.
+        self_attention: True for Q, K, V from `query` (fused QKV); False for K, V from `memory`.
+
+    Call arguments:
+        query: float tensor [B, T, d_model].
+        memory: float tensor [B, S, d_model], the keys/values source of cross-attention (ignored for
+            self-attention, and for cross-attention when `cache` holds its projected keys/values).
+        attention_mask: bool tensor broadcastable to [B, T, S] (S = T for self-attention, or the cache length);
+            True where a query may attend to a key. None attends everywhere.
+        cache: dict {"key", "value"} of float tensors [B, h, L, d_k]. Self-attention: the static-shape decoding
+            cache; the new keys/values are written at positions cache_index .. cache_index + T - 1 and attention
+            runs over all L slots (mask the unwritten ones). Cross-attention: keys/values from `project_key_value`.
+        cache_index: int scalar, where self-attention writes into `cache`.
+        training: whether dropout is active.
+        return_attention_scores: also return the attention weights.
+
+    Returns:
+        output [B, T, d_model]; with `return_attention_scores`, (output, weights [B, h, T, S]); self-attention with
+        a cache appends the updated cache: (output, cache) or (output, weights, cache).
+
+    Example:
+        >>> attention = MultiHeadAttention(d_model=64, num_heads=4)
+        >>> x = keras.random.normal((2, 5, 64))
+        >>> attention(x, attention_mask=causal_mask(5)).shape
+        (2, 5, 64)
+    """
+
+    def __init__(self, d_model, num_heads, dropout=0.0, self_attention=True, **kwargs):
+        super().__init__(**kwargs)
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        self.d_model, self.num_heads, self.dropout, self.self_attention = d_model, num_heads, dropout, self_attention
+        self.head_size = d_model // num_heads
+        if self_attention:
+            self.qkv = keras.layers.Dense(3 * d_model, name="qkv")
+        else:
+            self.query_projection = keras.layers.Dense(d_model, name="query")
+            self.key_value = keras.layers.Dense(2 * d_model, name="key_value")
+        self.output_projection = keras.layers.Dense(d_model, name="output")
+        self.weights_dropout = keras.layers.Dropout(dropout)
+
+    def build(self, query_shape, memory_shape=None):
+        if self.self_attention:
+            self.qkv.build(query_shape)
+        else:
+            self.query_projection.build(query_shape)
+            self.key_value.build(memory_shape or query_shape)
+        self.output_projection.build((*query_shape[:-1], self.d_model))
+
+    def _split_heads(self, x, parts):
+        """[B, T, parts·d_model] → `parts` tensors [B, h, T, d_k]."""
+        x = ops.reshape(x, (-1, ops.shape(x)[1], parts, self.num_heads, self.head_size))
+        x = ops.transpose(x, (2, 0, 3, 1, 4))
+        return [x[i] for i in range(parts)]
+
+    def project_key_value(self, memory):
+        """Cross-attention keys and values of the encoder output [B, S, d_model]: {"key", "value"} [B, h, S, d_k]."""
+        key, value = self._split_heads(self.key_value(memory), 2)
+        return {"key": key, "value": value}
+
+    def empty_cache(self, batch_size, max_length, dtype="float32"):
+        """Zero self-attention cache {"key", "value"} of static shape [batch_size, h, max_length, d_k]."""
+        shape = (batch_size, self.num_heads, max_length, self.head_size)
+        return {"key": ops.zeros(shape, dtype), "value": ops.zeros(shape, dtype)}
+
+    def call(self, query, memory=None, attention_mask=None, cache=None, cache_index=None, training=False,
+             return_attention_scores=False):
+        if self.self_attention:
+            q, key, value = self._split_heads(self.qkv(query), 3)
+            if cache is not None:
+                key, value = (self._write(cache[name], new, cache_index) for name, new in
+                              (("key", key), ("value", value)))
+                cache = {"key": key, "value": value}
+        else:
+            (q,) = self._split_heads(self.query_projection(query), 1)
+            if cache is not None:
+                key, value = cache["key"], cache["value"]
+            else:
+                key, value = self.project_key_value(memory).values()
+        scores = ops.matmul(ops.cast(q, "float32"), ops.transpose(ops.cast(key, "float32"), (0, 1, 3, 2)))
+        scores = scores / math.sqrt(self.head_size)
+        if attention_mask is not None:
+            mask = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)  # [B, 1, T, S]: same for every head
+            scores = ops.where(mask, scores, ops.cast(_MASKED, scores.dtype))
+        scores = scores - ops.max(scores, axis=-1, keepdims=True)
+        weights = ops.exp(scores)
+        weights = weights / ops.sum(weights, axis=-1, keepdims=True)  # softmax; ops.softmax warns when S == 1
+        dropped = self.weights_dropout(ops.cast(weights, self.compute_dtype), training=training)
+        context = ops.matmul(dropped, ops.cast(value, self.compute_dtype))  # [B, h, T, d_k]
+        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (-1, ops.shape(query)[1], self.d_model))
+        output = self.output_projection(context)
+        result = (output,) + ((weights,) if return_attention_scores else ())
+        if self.self_attention and cache is not None:
+            result += (cache,)
+        return result[0] if len(result) == 1 else result
+
+    @staticmethod
+    def _write(cache, new, cache_index):
+        """cache [B, h, L, d_k] with new [B, h, T, d_k] written at positions cache_index .. cache_index+T-1."""
+        write = cache_write_matrix(cache_index, ops.shape(new)[2], ops.shape(cache)[2])  # [T, L]
+        keep = ops.cast(1.0 - ops.sum(write, axis=0), cache.dtype)[:, None]  # [L, 1]
+        placed = ops.einsum("bhtd,tl->bhld", new, ops.cast(write, new.dtype))
+        return cache * keep + placed
+
+    def get_config(self):
+        return {**super().get_config(), "d_model": self.d_model, "num_heads": self.num_heads,
+                "dropout": self.dropout, "self_attention": self.self_attention}
+
+
+def causal_mask(length, key_length=None, start=0):
+    """bool [1, length, key_length]: query t (at position start + t) may attend to keys at positions ≤ start + t."""
+    key_length = length if key_length is None else key_length
+    query_positions = ops.arange(length, dtype="int32")[:, None] + ops.cast(start, "int32")
+    return (ops.arange(key_length, dtype="int32")[None, :] <= query_positions)[None]
+
+
+def padding_mask(ids, pad_id=0):
+    """bool [B, 1, S]: True at real tokens of ids [B, S], for attention over those keys."""
+    return ops.not_equal(ids, pad_id)[:, None, :]

@@ -1,0 +1,128 @@
+"""The Transformer model (paper §3): embeddings, encoder and decoder stacks, and the (tied) softmax projection."""
+
+import keras
+from keras import ops
+
+from tf_transformer.config import PAD_ID, ModelConfig
+from tf_transformer.layers.attention import causal_mask, padding_mask
+from tf_transformer.layers.decoder import Decoder
+from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
+from tf_transformer.layers.encoder import Encoder
+
+
+@keras.saving.register_keras_serializable(package="tf_transformer")
+class Transformer(keras.Model):
+    """Encoder–decoder Transformer returning next-token logits.
+
+    Args:
+        config: a `ModelConfig` (or its dict form).
+
+    Call arguments:
+        inputs: {"source_ids": int [B, S], "target_ids": int [B, T]} or the tuple (source_ids, target_ids), with
+            id 0 as padding; target_ids start with [START] (teacher forcing).
+        training: whether dropout is active.
+
+    Returns:
+        float32 logits [B, T, target_vocab_size]; logits[:, t] predict target token t + 1.
+
+    Example:
+        >>> model = Transformer(ModelConfig.preset("tiny", source_vocab_size=100, target_vocab_size=100))
+        >>> model({"source_ids": np.ones((2, 7), "int32"), "target_ids": np.ones((2, 5), "int32")}).shape
+        TensorShape([2, 5, 100])
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+        c = self.config
+        self.source_embedding = TokenEmbedding(c.source_vocab_size, c.d_model, name="source_embedding")
+        self.target_embedding = (self.source_embedding if c.share_embeddings else
+                                 TokenEmbedding(c.target_vocab_size, c.d_model, name="target_embedding"))
+        self.source_positions = PositionalEncoding(c.max_length, c.d_model, c.positional, name="source_positions")
+        self.target_positions = PositionalEncoding(c.max_length, c.d_model, c.positional, name="target_positions")
+        self.source_dropout = keras.layers.Dropout(c.dropout)
+        self.target_dropout = keras.layers.Dropout(c.dropout)
+        stack = dict(num_layers=c.num_layers, d_model=c.d_model, num_heads=c.num_heads, d_ff=c.d_ff,
+                     dropout=c.dropout, attention_dropout=c.attention_dropout, activation=c.activation,
+                     norm_position=c.norm_position, layer_norm_epsilon=c.layer_norm_epsilon)
+        self.encoder = Encoder(**stack, name="encoder")
+        self.decoder = Decoder(**stack, name="decoder")
+        self.output_projection = (None if c.tie_output else
+                                  keras.layers.Dense(c.target_vocab_size, name="output_projection"))
+
+    def build(self, input_shape=None):
+        """Create every weight by running one position through the model (shapes are fixed by the config)."""
+        if self.built:
+            return
+        ids = ops.ones((1, 1), "int32")
+        self.call({"source_ids": ids, "target_ids": ids})
+        self.built = True
+
+    # ---- the three entry points: full pass, encoder, one decoding step --------------------------------------
+
+    def call(self, inputs, training=False):
+        source_ids, target_ids = _unpack(inputs)
+        memory = self.encode(source_ids, training=training)
+        return self.decode(target_ids, memory, padding_mask(source_ids, PAD_ID), training=training)
+
+    def encode(self, source_ids, training=False):
+        """Encoder output [B, S, d_model] for source_ids int [B, S]."""
+        x = self.source_positions(self.source_embedding(source_ids))
+        x = self.source_dropout(x, training=training)
+        return self.encoder(x, attention_mask=padding_mask(source_ids, PAD_ID), training=training)
+
+    def decode(self, target_ids, memory, memory_mask, training=False, return_attention_scores=False):
+        """Teacher-forced decoder pass: float32 logits [B, T, V] (and per-layer cross-attention weights if asked).
+
+        Args:
+            target_ids: int [B, T]; memory: encoder output [B, S, d_model]; memory_mask: bool [B, 1, S].
+        """
+        length = ops.shape(target_ids)[1]
+        self_mask = ops.logical_and(causal_mask(length), padding_mask(target_ids, PAD_ID))
+        x = self.target_dropout(self.target_positions(self.target_embedding(target_ids)), training=training)
+        result = self.decoder(x, memory, self_mask=self_mask, memory_mask=memory_mask, training=training,
+                              return_attention_scores=return_attention_scores)
+        if return_attention_scores:
+            return self._logits(result[0]), result[1]
+        return self._logits(result)
+
+    def initial_cache(self, memory, max_length=None):
+        """Decoding cache (see `Decoder.initial_cache`) for `max_length` (default config.max_length) positions."""
+        return self.decoder.initial_cache(memory, max_length or self.config.max_length)
+
+    def decode_step(self, target_ids, memory_mask, cache, step):
+        """Advance decoding by one position using the cache.
+
+        Args:
+            target_ids: int [B, 1], the token at position `step`.
+            memory_mask: bool [B, 1, S], True at real source tokens.
+            cache: from `initial_cache` (or the previous step), static shapes.
+            step: int scalar, the position of target_ids (0 for [START]).
+
+        Returns:
+            (float32 logits [B, V] for position step + 1, updated cache).
+        """
+        cache_length = ops.shape(cache["layer_0"]["self"]["key"])[2]
+        x = self.target_positions(self.target_embedding(target_ids), start=step)
+        x, cache = self.decoder(x, None, self_mask=causal_mask(1, cache_length, start=step), memory_mask=memory_mask,
+                                cache=cache, cache_index=step)
+        return self._logits(x)[:, 0], cache
+
+    def _logits(self, x):
+        logits = self.target_embedding.logits(x) if self.output_projection is None else self.output_projection(x)
+        return ops.cast(logits, "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(ModelConfig(**config.pop("config")), **config)
+
+
+def _unpack(inputs):
+    if isinstance(inputs, dict):
+        return inputs["source_ids"], inputs["target_ids"]
+    source_ids, target_ids = inputs
+    return source_ids, target_ids
