@@ -88,7 +88,7 @@ class Transformer(keras.Model):
 
     def initial_cache(self, memory, max_length=None):
         """Decoding cache (see `Decoder.initial_cache`) for `max_length` (default config.max_length) positions."""
-        return self.decoder.initial_cache(memory, max_length or self.config.max_length)
+        return self.decoder.initial_cache(memory, self.config.max_length if max_length is None else max_length)
 
     def decode_step(self, target_ids, memory_mask, cache, step):
         """Advance decoding by one position using the cache.

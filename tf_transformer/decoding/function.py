@@ -1,0 +1,93 @@
+"""One traced entry point for decoding: a `tf.function` over int32 [None, None] that never retraces.
+
+`make_decode_fn` is what the exporter and the CLI call: it fixes the method and its options, traces once for any
+batch size and source length, and pads the source width up to one of a few `LENGTH_BUCKETS` inside the graph, so
+the shapes inside (cache, buffers) come from a small fixed set (what XLA compiles per shape, with
+`jit_compile=True`). Padding never changes a row's output: each row decodes to its own real length + 50.
+"""
+
+import inspect
+
+import numpy as np
+import tensorflow as tf
+
+from tf_transformer.config import PAD_ID
+from tf_transformer.decoding.beam import beam_search_decode
+from tf_transformer.decoding.greedy import greedy_decode
+from tf_transformer.decoding.limits import warn_if_truncated
+from tf_transformer.decoding.sampling import sample_decode
+from tf_transformer.errors import ConfigError
+
+METHODS = {"greedy": greedy_decode, "beam": beam_search_decode, "sample": sample_decode}
+LENGTH_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def make_decode_fn(model, method="greedy", length_buckets=LENGTH_BUCKETS, jit_compile=False, **options):
+    """A `tf.function` source_ids int32 [B, S] -> (target_ids, scores), traced once for every B and S.
+
+    Args:
+        model: a `Transformer` (built here if it is not yet).
+        method: "greedy", "beam" or "sample".
+        length_buckets: source widths are padded up to the first of these that fits (then to max_length).
+        jit_compile: compile with XLA (one compilation per bucket and batch size).
+        **options: keyword arguments of the method (`greedy_decode`, `beam_search_decode`, `sample_decode`).
+
+    Returns:
+        tf.function with input signature [TensorSpec([None, None], int32, name="source_ids")] returning
+        (target_ids int32 [B, T], scores float32 [B]) — for beam search with n_best > 1,
+        ([B, n_best, T], [B, n_best]). `decode_fn.experimental_get_tracing_count()` counts its traces.
+
+    Raises:
+        ConfigError: unknown method or option.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"decoding method {method!r} is unknown; choose one of {', '.join(METHODS)}")
+    function = METHODS[method]
+    accepted = [name for name in inspect.signature(function).parameters if name not in ("model", "source_ids")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"{method} decoding has no option {unknown[0]!r}; valid options: {', '.join(accepted)}")
+    if not model.built:
+        model.build()
+    squeeze = method == "beam" and options.get("n_best", 1) == 1
+    buckets = sorted({min(int(b), model.config.max_length) for b in length_buckets} | {model.config.max_length})
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")],
+                 jit_compile=jit_compile, autograph=False)
+    def decode_fn(source_ids):
+        target_ids, scores = function(model, pad_to_bucket(source_ids, buckets), **options)
+        if squeeze:
+            target_ids, scores = target_ids[:, 0], scores[:, 0]
+        return target_ids, scores
+
+    return decode_fn
+
+
+def pad_to_bucket(source_ids, buckets):
+    """source_ids int32 [B, S] padded with 0 to width min{b in buckets : b >= S} (unchanged if S is wider)."""
+    width = tf.shape(source_ids)[1]
+    buckets = tf.constant(buckets, tf.int32)
+    target = tf.reduce_min(tf.where(buckets >= width, buckets, tf.maximum(width, buckets[-1])))
+    return tf.pad(source_ids, [[0, 0], [0, tf.maximum(target - width, 0)]], constant_values=PAD_ID)
+
+
+class BatchDecoder:
+    """Decode arrays from Python: warns about truncated inputs, then runs one `make_decode_fn` function.
+
+    Example:
+        >>> decoder = BatchDecoder(model, "beam", beam_size=4)
+        >>> target_ids, scores = decoder(np.array([[5, 9, 7, 0], [6, 4, 0, 0]]))   # numpy [2, T], [2]
+    """
+
+    def __init__(self, model, method="greedy", **options):
+        self.model = model
+        self.function = make_decode_fn(model, method, **options)
+
+    def __call__(self, source_ids):
+        """(target_ids, scores) as numpy arrays for int source_ids [B, S] (0-padded)."""
+        source_ids = np.asarray(source_ids, dtype=np.int32)
+        if source_ids.ndim != 2:
+            raise ConfigError(f"source_ids must be a [batch, length] array of ids, got shape {source_ids.shape}")
+        warn_if_truncated(self.model, source_ids)
+        target_ids, scores = self.function(tf.constant(source_ids))
+        return target_ids.numpy(), scores.numpy()
