@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID
-from tf_transformer.decoding.greedy import FORBIDDEN_IDS, NEGATIVE, forbid_reserved, write_column
+from tf_transformer.decoding.greedy import FORBIDDEN_IDS, NEGATIVE, forbid_reserved, same_shapes, write_column
 from tf_transformer.decoding.limits import DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, prepare_source
 from tf_transformer.decoding.steps import make_steps
 from tf_transformer.errors import ConfigError
@@ -91,7 +91,8 @@ def beam_search_decode(model, source_ids, beam_size=4, length_penalty=0.6, max_l
         return step + 1, sequence, log_probs, lengths, finished, steps.reorder(state, parent_rows)
 
     _, sequence, log_probs, lengths, _, _ = tf.while_loop(
-        keep_going, advance, (tf.constant(0), sequence, log_probs, lengths, finished, steps.state))
+        keep_going, lambda *loop: same_shapes(advance(*loop), loop),
+        (tf.constant(0), sequence, log_probs, lengths, finished, steps.state))
     scores, order = tf.math.top_k(log_probs / _penalty(lengths, alpha), n_best)  # [B, n_best]
     sequence = tf.gather(tf.reshape(sequence, [batch_size, beam_size, -1]), order, batch_dims=1)
     longest = tf.reduce_max(tf.concat([tf.reshape(tf.gather(lengths, order, batch_dims=1), [-1]), [0]], 0))

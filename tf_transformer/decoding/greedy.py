@@ -54,6 +54,14 @@ def write_column(sequence, column, tokens):
     return tf.where(at_column, tokens[:, None], sequence)
 
 
+def same_shapes(new, old):
+    """The loop variables `new` with the static shapes of `old` (a while-loop body must not lose shape facts)."""
+    def restore(new, old):
+        new.set_shape(old.shape)
+        return new
+    return tf.nest.map_structure(restore, new, old)
+
+
 def decode_one_hypothesis(model, source_ids, choose, max_length=None, max_extra_length=DEFAULT_MAX_EXTRA_LENGTH,
                           use_cache=True, stop_at_end=True):
     """The loop behind greedy and sampling: one hypothesis per source, each stopping at its own [END] or limit.
@@ -92,5 +100,6 @@ def decode_one_hypothesis(model, source_ids, choose, max_length=None, max_extra_
         return step + 1, sequence, lengths, scores, finished, state
 
     _, sequence, lengths, scores, _, _ = tf.while_loop(
-        keep_going, advance, (tf.constant(0), sequence, lengths, scores, finished, steps.state))
+        keep_going, lambda *loop: same_shapes(advance(*loop), loop),
+        (tf.constant(0), sequence, lengths, scores, finished, steps.state))
     return sequence[:, 1:1 + tf.reduce_max(tf.concat([lengths, [0]], 0))], scores
