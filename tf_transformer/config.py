@@ -77,6 +77,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{name}: expected a positive integer, got {value!r}")
         if self.source_vocab_size <= len(RESERVED_TOKENS) or self.target_vocab_size <= len(RESERVED_TOKENS):
             raise ConfigError("model vocabulary sizes must exceed the 4 reserved ids ([PAD] [UNK] [START] [END])")
+        if self.d_model % 2:
+            raise ConfigError(f"model.d_model={self.d_model} must be even (sin/cos pairs of the positional encoding)")
         if self.d_model % self.num_heads:
             raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.num_heads={self.num_heads}; "
                               f"choose num_heads among {_divisors(self.d_model)}")

@@ -43,6 +43,13 @@ class DecoderLayer(keras.layers.Layer):
         self.feed_forward_norm = norm("feed_forward_norm")
         self.drops = [keras.layers.Dropout(dropout) for _ in range(3)]
 
+    def build(self, x_shape, memory_shape=None):
+        self.self_attention.build(x_shape)
+        self.cross_attention.build(x_shape, memory_shape or x_shape)
+        for sublayer in (self.feed_forward, self.self_attention_norm, self.cross_attention_norm,
+                         self.feed_forward_norm):
+            sublayer.build(x_shape)
+
     def call(self, x, memory=None, self_mask=None, memory_mask=None, cache=None, cache_index=None, training=False,
              return_attention_scores=False):
         self_cache = None if cache is None else cache["self"]
@@ -102,6 +109,12 @@ class Decoder(keras.layers.Layer):
         return {f"layer_{i}": {"self": layer.self_attention.empty_cache(batch_size, max_length, memory.dtype),
                                "cross": layer.cross_attention.project_key_value(memory)}
                 for i, layer in enumerate(self.stack)}
+
+    def build(self, x_shape, memory_shape=None):
+        for layer in self.stack:
+            layer.build(x_shape, memory_shape)
+        if self.final_norm is not None:
+            self.final_norm.build(x_shape)
 
     def call(self, x, memory=None, self_mask=None, memory_mask=None, cache=None, cache_index=None, training=False,
              return_attention_scores=False):

@@ -20,6 +20,13 @@ def sinusoid_table(length, d_model):
     return table.astype(np.float32)
 
 
+def _sinusoids(positions, d_model):
+    """`sinusoid_table` rows for float positions [T], computed in the graph (no table constant): [T, d_model]."""
+    rates = ops.convert_to_tensor(1.0 / np.power(10000.0, np.arange(0, d_model, 2) / d_model), "float32")
+    angles = positions[:, None] * rates[None, :]
+    return ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (-1, d_model))
+
+
 @keras.saving.register_keras_serializable(package="tf_transformer")
 class PositionalEncoding(keras.layers.Layer):
     """Adds position information to embeddings: fixed sinusoids (paper) or a learned table.
@@ -45,12 +52,13 @@ class PositionalEncoding(keras.layers.Layer):
         if self.kind == "learned":
             self.table = self.add_weight(name="table", shape=(self.max_length, self.d_model),
                                          initializer=keras.initializers.RandomNormal(stddev=0.02))
-        else:
-            self.table = ops.convert_to_tensor(sinusoid_table(self.max_length, self.d_model))
 
     def call(self, x, start=0):
         length = ops.shape(x)[1]
-        positions = ops.slice(self.table, (start, 0), (length, self.d_model))
+        if self.kind == "learned":
+            positions = ops.slice(self.table, (start, 0), (length, self.d_model))
+        else:
+            positions = _sinusoids(ops.arange(length, dtype="float32") + ops.cast(start, "float32"), self.d_model)
         return x + ops.cast(positions, x.dtype)[None]
 
     def get_config(self):

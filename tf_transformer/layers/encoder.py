@@ -38,6 +38,10 @@ class EncoderLayer(keras.layers.Layer):
         self.attention_dropout_layer = keras.layers.Dropout(dropout)
         self.feed_forward_dropout = keras.layers.Dropout(dropout)
 
+    def build(self, x_shape):
+        for sublayer in (self.self_attention, self.feed_forward, self.attention_norm, self.feed_forward_norm):
+            sublayer.build(x_shape)
+
     def call(self, x, attention_mask=None, training=False):
         x, _ = residual(x, lambda h: self.self_attention(h, attention_mask=attention_mask, training=training),
                         self.attention_norm, self.attention_dropout_layer, self.norm_position, training)
@@ -77,6 +81,10 @@ class Encoder(keras.layers.Layer):
         self.stack = [EncoderLayer(**self.layer_kwargs, name=f"layer_{i}") for i in range(num_layers)]
         self.final_norm = (keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="final_norm")
                            if norm_position == "pre" else None)
+
+    def build(self, x_shape):
+        for sublayer in self.stack + ([self.final_norm] if self.final_norm is not None else []):
+            sublayer.build(x_shape)
 
     def call(self, x, attention_mask=None, training=False):
         for layer in self.stack:

@@ -1,0 +1,62 @@
+"""The loss and accuracy ignore padding and follow their formulas; the schedule follows the paper's."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy
+from tf_transformer.schedules import NoamSchedule, default_optimizer
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_loss_is_label_smoothed_cross_entropy_over_real_tokens(rng):
+    logits = rng.normal(size=(2, 4, 7)).astype("float32")
+    labels = np.array([[5, 6, 3, 0], [4, 3, 0, 0]])
+    log_probs = _log_softmax(logits.astype("float64"))
+    real = labels != 0
+    nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+    expected = ((0.9 * nll + 0.1 * -log_probs.mean(-1)) * real).sum() / real.sum()
+    assert math.isclose(float(MaskedCrossEntropy(0.1)(labels, logits)), expected, rel_tol=1e-5)
+
+
+def test_adding_padding_to_a_batch_does_not_change_loss_or_accuracy(rng):
+    logits = rng.normal(size=(2, 4, 7)).astype("float32")
+    labels = np.array([[5, 6, 3, 0], [4, 3, 0, 0]])
+    padded_labels = np.concatenate([labels, np.zeros((2, 3), int)], axis=1)
+    padded_logits = np.concatenate([logits, rng.normal(size=(2, 3, 7)).astype("float32")], axis=1)
+    loss = MaskedCrossEntropy()
+    assert math.isclose(float(loss(labels, logits)), float(loss(padded_labels, padded_logits)), rel_tol=1e-6)
+    short, padded = MaskedAccuracy(), MaskedAccuracy()
+    short.update_state(labels, logits)
+    padded.update_state(padded_labels, padded_logits)
+    assert float(short.result()) == float(padded.result())
+
+
+def test_accuracy_counts_only_real_tokens():
+    labels = np.array([[1, 2, 0]])
+    logits = np.eye(3, dtype="float32")[[[1, 0, 0]]] * 5.0      # predicts 1, 0, 0: first right, second wrong
+    metric = MaskedAccuracy()
+    metric.update_state(labels, logits)
+    assert float(metric.result()) == 0.5
+
+
+@pytest.mark.parametrize("step", [0, 1, 99, 3999, 4000, 10_000, 100_000])
+def test_noam_schedule_matches_the_formula(step):
+    schedule = NoamSchedule(d_model=512, warmup_steps=4000, scale=2.0)
+    n = step + 1                                           # the optimizer's first update is iteration 0
+    expected = 2.0 * 512 ** -0.5 * min(n ** -0.5, n * 4000 ** -1.5)
+    assert math.isclose(float(schedule(step)), expected, rel_tol=1e-5)
+
+
+def test_schedule_peaks_at_warmup_end_and_default_optimizer_uses_paper_betas():
+    schedule = NoamSchedule(256, warmup_steps=100)
+    rates = [float(schedule(s)) for s in range(0, 400, 7)]
+    assert int(np.argmax(rates)) * 7 in range(91, 106)
+    optimizer = default_optimizer(256)
+    assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.9, 0.98, 1e-9)
+    assert NoamSchedule.from_config(schedule.get_config()).get_config() == schedule.get_config()
