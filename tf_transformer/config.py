@@ -205,6 +205,7 @@ class DataConfig:
         keep_stress: for cmudict, keep the stress digits of the phonemes.
         skip_malformed: skip (and count) malformed lines instead of failing.
         max_source_length, max_target_length: tokens (targets with [START]/[END]); longer pairs are dropped.
+        truncate: cut longer pairs to the maximum lengths instead of dropping them.
         tokens_per_batch: per-replica token budget of a batch (source + target tokens, padding included).
         shuffle_buffer: examples in the shuffle buffer.
         limit: read at most this many training pairs (None = all).
@@ -218,6 +219,7 @@ class DataConfig:
     skip_malformed: bool = False
     max_source_length: int = 64
     max_target_length: int = 64
+    truncate: bool = False
     tokens_per_batch: int = 4096
     shuffle_buffer: int = 100_000
     limit: typing.Optional[int] = None
