@@ -16,6 +16,8 @@ setup(
         "keras>=3.15,<4",
         "numpy",
         "pyyaml",
+        "sacrebleu>=2.4",
+        "rapidfuzz>=3",
     ],
     extras_require={
         "test": ["pytest"],
