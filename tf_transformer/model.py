@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tf_transformer.config import PAD_ID, ModelConfig
+from tf_transformer.distribute import MultiWorkerFitFix
 from tf_transformer.layers.attention import causal_mask, padding_mask
 from tf_transformer.layers.decoder import Decoder
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
@@ -11,8 +12,11 @@ from tf_transformer.layers.encoder import Encoder
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
-class Transformer(keras.Model):
+class Transformer(MultiWorkerFitFix, keras.Model):
     """Encoder–decoder Transformer returning next-token logits.
+
+    `MultiWorkerFitFix` (tf_transformer/distribute.py) lets stock `fit`/`evaluate` run under
+    MultiWorkerMirroredStrategy; it changes nothing under other strategies.
 
     Args:
         config: a `ModelConfig` (or its dict form).

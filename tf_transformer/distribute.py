@@ -1,0 +1,217 @@
+"""tf.distribute for training: pick a strategy, tell the chief from the other workers, mixed precision, and the
+one workaround that makes stock Keras 3 `model.fit` / `model.evaluate` run under MultiWorkerMirroredStrategy.
+
+Typical use (what `tf_transformer.trainer` does); create the strategy FIRST, before any other TensorFlow op, because
+MultiWorkerMirroredStrategy must configure the collective runtime before it starts:
+
+    strategy = select_strategy(recipe.training.strategy)        # "auto" reads TF_CONFIG and the GPUs
+    set_mixed_precision(recipe.training.mixed_precision)          # before the model is built
+    global_batch = per_replica_batch * strategy.num_replicas_in_sync
+    with strategy.scope():
+        model = Transformer(config)
+        model.compile(...)
+    train = strategy.distribute_datasets_from_function(make_dataset)   # each worker reads its own shard
+    model.fit(train, ...)
+    model.save_weights(writable_dir(path, strategy))           # every worker saves: saving may run collectives
+    remove_writable_dir(path, strategy)                           # ...and the non-chief copies are deleted
+
+Only the chief's files are real: `writable_dir` gives the other workers a per-worker directory next to the real one
+(`<parent>/workertemp_<task_id>/<name>`, as TensorFlow's multi-worker Keras guide prescribes). The name is stable, so
+a restarted worker finds its own BackupAndRestore files there; delete it only when training is over.
+
+The Keras workaround (`MultiWorkerFitFix`, a mixin of `Transformer`). With TF 2.21 / Keras 3.15 stock `fit` fails
+under MultiWorkerMirroredStrategy in two places (keras-team/keras#20585, tensorflow/tensorflow#72388):
+  1. `Trainer._maybe_symbolic_build` builds the model from the first distributed batch by an eager
+     `strategy.reduce("MEAN", batch)`, which MultiWorkerMirroredStrategy cannot do on a PerReplica value
+     ("Attempt to convert a value (PerReplica...)"). Fix: build from this worker's first local replica batch
+     (only shapes and dtypes matter for building).
+  2. `reduce_per_replica` reduces the step's logs with `strategy.reduce("MEAN", v, axis=0)`, and scalar logs
+     have no axis 0 ("Invalid reduction dimension 0"). Fix: `train_step` / `test_step` return each log as a
+     rank-1 tensor [1], which that reduction turns back into the scalar (every replica holds the same value).
+Both fixes act only in multi-worker mode; everywhere else the stock Keras code runs unchanged.
+`tests/test_distribute.py::test_stock_keras_still_fails_under_multi_worker` fails when a Keras upgrade changes this
+behaviour: then delete `MultiWorkerFitFix` (and this paragraph).
+"""
+
+import json
+import logging
+import os
+
+import tensorflow as tf
+from keras import mixed_precision, tree
+
+from tf_transformer.errors import ConfigError
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+MIXED_PRECISION_POLICIES = (None, "mixed_float16", "mixed_bfloat16")
+
+logger = logging.getLogger(__name__)
+
+
+# ---- strategy selection ----------------------------------------------------------------------------------------
+
+
+def select_strategy(name="auto"):
+    """The `tf.distribute.Strategy` for `training.strategy`.
+
+    Args:
+        name: "auto" (MultiWorkerMirrored when TF_CONFIG names several workers, Mirrored when this machine has
+            several GPUs, else the default strategy), "default" (one device), "mirrored" (all local GPUs, or the
+            CPU), "multi_worker" (MultiWorkerMirrored over the TF_CONFIG cluster) or "tpu" (TPU_NAME, default
+            "local" for a TPU VM).
+
+    Raises:
+        ConfigError: an unknown name, an unreadable TF_CONFIG, or "tpu" where no TPU can be reached.
+    """
+    name = resolve_strategy_name(name)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return _tpu_strategy()
+
+
+def resolve_strategy_name(name, num_gpus=None):
+    """The concrete strategy name ("default", "mirrored", "multi_worker", "tpu") that `name` stands for.
+
+    Args:
+        name: one of `STRATEGIES`; "auto" is resolved from the TF_CONFIG environment variable and the GPU count.
+        num_gpus: GPUs to assume (None: count the visible ones).
+    """
+    if name not in STRATEGIES:
+        raise ConfigError(f"training.strategy: expected one of {', '.join(map(repr, STRATEGIES))}, got {name!r}")
+    if name != "auto":
+        return name
+    if _cluster_size(_tf_config()) > 1:
+        return "multi_worker"
+    if num_gpus is None:
+        num_gpus = len(tf.config.list_physical_devices("GPU"))
+    return "mirrored" if num_gpus > 1 else "default"
+
+
+def _tf_config():
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({error}); see training/launch_multiworker.sh") from None
+    if not isinstance(config, dict):
+        raise ConfigError("TF_CONFIG must be a JSON object with 'cluster' and 'task'; "
+                          "see training/launch_multiworker.sh")
+    return config
+
+
+def _cluster_size(tf_config):
+    cluster = tf_config.get("cluster") or {}
+    return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
+def _tpu_strategy():
+    tpu = os.environ.get("TPU_NAME", "local")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"training.strategy: 'tpu' found no TPU at TPU_NAME={tpu!r} ({first_line[:160]}); "
+                          "set TPU_NAME or use strategy: auto") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+# ---- chief and per-worker directories ---------------------------------------------------------------------------
+
+
+def is_chief(strategy):
+    """Whether this process writes the real checkpoints, logs and exports.
+
+    True for every single-process strategy; in a cluster, the "chief" task, or worker 0 when there is no chief.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0 and not has_chief
+
+
+def writable_dir(path, strategy):
+    """The directory (created) where this process writes what belongs in directory `path`: `path` itself on the
+    chief; on the other workers `<parent of path>/workertemp_<task_id>/<name of path>`, stable across restarts."""
+    directory = path
+    if not is_chief(strategy):
+        parent, name = os.path.split(os.path.normpath(path))
+        directory = os.path.join(parent, f"workertemp_{strategy.cluster_resolver.task_id}", name)
+    tf.io.gfile.makedirs(directory)
+    return directory
+
+
+def remove_writable_dir(path, strategy):
+    """Delete this worker's temporary copy made by `writable_dir(path, strategy)`; nothing on the chief."""
+    if is_chief(strategy):
+        return
+    temporary = os.path.dirname(writable_dir(path, strategy))
+    if tf.io.gfile.exists(temporary):
+        tf.io.gfile.rmtree(temporary)
+
+
+# ---- mixed precision -------------------------------------------------------------------------------------------
+
+
+def set_mixed_precision(policy=None):
+    """Set Keras' global dtype policy before the model is built: None (float32), "mixed_float16" or
+    "mixed_bfloat16". Weights stay float32; the Transformer's logits and the loss are float32 under every policy.
+
+    Returns:
+        the name of the policy now in force.
+    """
+    if policy not in MIXED_PRECISION_POLICIES:
+        raise ConfigError(f"training.mixed_precision: expected null, 'mixed_float16' or 'mixed_bfloat16', "
+                          f"got {policy!r}")
+    if policy and not tf.config.list_physical_devices("GPU") and not tf.config.list_logical_devices("TPU"):
+        logger.warning("mixed_precision=%s on a CPU: correct but usually slower than float32", policy)
+    mixed_precision.set_global_policy(policy or "float32")
+    return mixed_precision.global_policy().name
+
+
+# ---- the Keras multi-worker workaround (see the module docstring) -------------------------------------------------
+
+
+class MultiWorkerFitFix:
+    """Mixin for a `keras.Model` (list it before keras.Model) that makes `fit`/`evaluate` run under
+    MultiWorkerMirroredStrategy; a no-op under every other strategy. Delete it when Keras fixes #20585."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None and in_multi_worker_mode(self.distribute_strategy):
+            data_batch, iterator = _first_local_batch(iterator, self.distribute_strategy), None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, data):
+        return _rank1_logs(super().train_step(data), self.distribute_strategy)
+
+    def test_step(self, data):
+        return _rank1_logs(super().test_step(data), self.distribute_strategy)
+
+
+def in_multi_worker_mode(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())  # noqa: SLF001 (the test Keras itself uses)
+
+
+def _first_local_batch(epoch_iterator, strategy):
+    """This worker's first replica's part of the first batch (the caller resets the epoch iterator)."""
+    for _, _, iterator in epoch_iterator:
+        batch = next(iterator)
+        break
+    return tree.map_structure(
+        lambda value: (strategy.experimental_local_results(value)[0]
+                       if isinstance(value, tf.distribute.DistributedValues) else value), batch)
+
+
+def _rank1_logs(logs, strategy):
+    if not in_multi_worker_mode(strategy):
+        return logs
+    return tree.map_structure(lambda value: tf.reshape(value, [1]), logs)
