@@ -1,5 +1,6 @@
 """Greedy decoding, and the one-hypothesis-per-source loop that sampling shares with it."""
 
+import numpy as np
 import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID
@@ -43,8 +44,12 @@ def _most_probable(logits, step):
 
 def forbid_reserved(logits):
     """logits [N, V] with PAD and START set to NEGATIVE, so no search ever chooses them."""
-    vocab = tf.shape(logits)[-1]
-    forbidden = tf.reduce_any(tf.equal(tf.range(vocab)[:, None], tf.constant(FORBIDDEN_IDS)[None]), axis=1)
+    vocab_size = logits.shape[-1]
+    if vocab_size is None:
+        vocab_size = tf.shape(logits)[-1]
+        forbidden = tf.reduce_any(tf.equal(tf.range(vocab_size)[:, None], tf.constant(FORBIDDEN_IDS)[None]), 1)
+    else:  # a constant: no per-step ops beyond the `where`
+        forbidden = tf.constant(np.isin(np.arange(vocab_size), FORBIDDEN_IDS))
     return tf.where(forbidden[None], tf.cast(NEGATIVE, logits.dtype), logits)
 
 

@@ -128,6 +128,9 @@ class MultiHeadAttention(keras.layers.Layer):
     @staticmethod
     def _write(cache, new, cache_index):
         """cache [B, h, L, d_k] with new [B, h, T, d_k] written at positions cache_index .. cache_index+T-1."""
+        if new.shape[2] == 1:  # one decoding step: a select, ~3x faster than the matmul below for big caches
+            at_index = ops.equal(ops.arange(ops.shape(cache)[2], dtype="int32"), ops.cast(cache_index, "int32"))
+            return ops.where(at_index[None, None, :, None], ops.cast(new, cache.dtype), cache)
         write = cache_write_matrix(cache_index, ops.shape(new)[2], ops.shape(cache)[2])  # [T, L]
         keep = ops.cast(1.0 - ops.sum(write, axis=0), cache.dtype)[:, None]  # [L, 1]
         placed = ops.einsum("bhtd,tl->bhld", new, ops.cast(write, new.dtype))
