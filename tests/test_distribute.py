@@ -278,3 +278,23 @@ def test_mirrored_over_two_cpus_trains_to_the_default_strategy_weights(mirrored_
 def test_mirrored_over_two_cpus_reports_the_default_strategy_loss(mirrored_run):
     losses = json.loads((mirrored_run / "mirrored.json").read_text())["losses"]
     np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=1e-3)
+
+
+def test_launch_script_gives_every_worker_the_same_cluster_and_its_own_index(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "tf-transformer"  # stands in for the real command: prints what it was given
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$TF_CONFIG" "$*"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
+    configs = []
+    for index in (0, 1, 2):
+        result = subprocess.run([str(REPO / "training" / "launch_multiworker.sh"), "--config", "recipe.yaml"],
+                                env={**env, "WORKERS": "h1:7000,h2:7000,h3:7001", "INDEX": str(index)},
+                                capture_output=True, text=True, timeout=30, check=True)
+        tf_config, arguments = result.stdout.splitlines()
+        assert arguments == "train --config recipe.yaml"
+        configs.append(json.loads(tf_config))
+    assert all(config["cluster"] == {"worker": ["h1:7000", "h2:7000", "h3:7001"]} for config in configs)
+    assert [config["task"] for config in configs] == [{"type": "worker", "index": i} for i in (0, 1, 2)]
+    monkeypatch.setenv("TF_CONFIG", json.dumps(configs[1]))
+    assert resolve_strategy_name("auto", num_gpus=0) == "multi_worker"  # what `strategy: auto` makes of it
