@@ -18,6 +18,7 @@ setup(
         "pyyaml",
         "sacrebleu>=2.4",
         "rapidfuzz>=3",
+        "tensorboard",
     ],
     extras_require={
         "test": ["pytest"],

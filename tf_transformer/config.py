@@ -307,11 +307,11 @@ class Recipe:
     decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
-    def model_config(self, source_vocab_size, target_vocab_size):
+    def model_config(self, source_vocab_size, target_vocab_size, where="recipe"):
         """The `ModelConfig` of this recipe's `model` section for the given vocabulary sizes."""
         section = dict(self.model)
         preset = section.pop("preset", "base")
-        overrides = from_dict(_ModelOverrides, section, "model")
+        overrides = from_dict(_ModelOverrides, section, f"{where}: model")
         values = {k: v for k, v in dataclasses.asdict(overrides).items() if v is not None}
         return ModelConfig.preset(preset, source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
                                   **values)
@@ -350,7 +350,13 @@ def load_recipe(path, overrides=()):
         for parent in parents:
             node = node.setdefault(parent, {})
         node[leaf] = yaml.safe_load(value)
-    return from_dict(Recipe, data, str(path))
+    recipe = from_dict(Recipe, data, str(path))
+    try:
+        recipe.model_config(1000, 1000, where=str(path))  # the shape checks need no vocabulary
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    return recipe
 
 
 def save_recipe(recipe, path):

@@ -1,0 +1,98 @@
+"""Training from a recipe: a killed run resumes where it stopped; recipe mistakes are one-line errors."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tf_transformer.callbacks import ResumableBackup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EPOCHS, STEPS = 3, 40
+
+
+def _recipe(tmp_path, **sections):
+    """A small reverse-the-words task as a TSV corpus, and a recipe for it; returns the recipe path."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(30)]
+    lines = []
+    for _ in range(400):
+        source = rng.sample(words, rng.randint(2, 6))
+        lines.append(" ".join(source) + "\t" + " ".join(reversed(source)))
+    corpus = tmp_path / "pairs.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recipe = {
+        "name": "reverse",
+        "data": {"corpus": "tsv", "path": str(corpus), "tokens_per_batch": 256, "max_source_length": 8,
+                 "max_target_length": 9},
+        "source_tokenizer": {"kind": "whitespace", "vocab_size": None},
+        "target_tokenizer": {"kind": "whitespace", "vocab_size": None},
+        "model": {"preset": "tiny", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "max_length": 16},
+        "training": {"epochs": EPOCHS, "steps_per_epoch": STEPS, "backup_every_steps": 2, "warmup_steps": 50,
+                     "evaluate_max_examples": 10},
+    }
+    for section, values in sections.items():
+        recipe.setdefault(section, {}).update(values)
+    import yaml
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path
+
+
+def _train_command(recipe, run_dir, *extra):
+    return [sys.executable, "-m", "tf_transformer.cli", "train", "--config", str(recipe), "--run-dir", str(run_dir),
+            *extra]
+
+
+def _env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_the_same_command(tmp_path):
+    recipe, run_dir = _recipe(tmp_path), tmp_path / "run"
+    process = subprocess.Popen(_train_command(recipe, run_dir), cwd=ROOT, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    backup = run_dir / "backup"
+    deadline = time.time() + 240
+    while ResumableBackup.load(str(backup))[0] is None and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    state, _ = ResumableBackup.load(str(backup))
+    assert state is not None, "no backup was written before the kill"
+    assert (state["epoch"], state["global_step"]) < (EPOCHS, EPOCHS * STEPS), "the run finished before the kill"
+
+    rerun = subprocess.run(_train_command(recipe, run_dir), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming at epoch {state['epoch'] + 1}, step {state['step']}" in rerun.stdout
+    with open(run_dir / "history.csv", encoding="utf-8") as file:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
+    assert epochs == list(range(EPOCHS)), f"each epoch exactly once, got {epochs}"
+    final, _ = ResumableBackup.load(str(backup))
+    assert final == {"epoch": EPOCHS, "step": 0, "global_step": EPOCHS * STEPS}   # step counter continued
+    assert (run_dir / "model.keras").is_file()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("training.epohcs=2", "unknown key 'epohcs'; valid keys: epochs"),
+    ("training.epochs=many", "training.epochs: expected int, got 'many'"),
+    ("model.num_heads=3", "not divisible by model.num_heads=3"),
+    ("data.path=/nonexistent/corpus.tsv", "/nonexistent/corpus.tsv"),
+])
+def test_recipe_mistakes_are_one_line_errors(tmp_path, capsys, override, message):
+    from tf_transformer.cli import main
+
+    recipe = _recipe(tmp_path)
+    status = main(_train_command(recipe, tmp_path / "run", "--set", override)[3:])
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("error: ") and message in stderr, stderr

@@ -1,0 +1,173 @@
+"""Keras callbacks of a training run: progress bar, dev evaluation, checkpoints (last N + best), resumable backup.
+
+All of them write only on the chief (`is_chief`); the others keep state in per-worker temporary directories.
+"""
+
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+
+from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A per-epoch progress bar showing loss, token accuracy and target tokens/s (real, non-pad tokens).
+
+    Args:
+        steps_per_epoch: steps in a full epoch (the bar's length).
+        epochs: total epochs (for the header line).
+    """
+
+    def __init__(self, steps_per_epoch, epochs):
+        super().__init__()
+        self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
+        self.step_offset = 0  # steps of the current epoch done before a resume
+
+    def on_epoch_begin(self, epoch, logs=None):
+        print(f"Epoch {epoch + 1}/{self.epochs}" + (f" (resumed at step {self.step_offset})"
+                                                     if self.step_offset else ""))
+        self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=["loss", "accuracy", "tok/s"])
+        self.bar.update(self.step_offset)
+        self.start = None  # the rate counts from the end of the first step (tracing excluded)
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        values = [(name, float(logs[name])) for name in ("loss", "accuracy") if name in logs]
+        if self.start is None:
+            self.start, self.start_tokens = time.perf_counter(), float(logs.get("tokens", 0.0))
+        elif "tokens" in logs:
+            elapsed = max(time.perf_counter() - self.start, 1e-9)
+            values.append(("tok/s", (float(logs["tokens"]) - self.start_tokens) / elapsed))
+        self.bar.update(self.step_offset + batch + 1, values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = {k: v for k, v in (logs or {}).items() if k.startswith("val_") or k.startswith("dev_")}
+        if shown:
+            print("  " + "  ".join(f"{k}: {float(v):.4g}" for k, v in sorted(shown.items())))
+        self.step_offset = 0
+
+
+class DevEvaluation(keras.callbacks.Callback):
+    """Every `every` epochs, decode the dev sources (greedy) and add `dev_<metric>` to the epoch logs.
+
+    Runs before the checkpoint and early-stopping callbacks, which watch `dev_<primary metric>`.
+
+    Args:
+        translator_factory: callable model -> `Translator` (tokenizers bound).
+        grouped: list of (source, [references]) of the dev split.
+        task: "g2p" (WER/PER) or "translation" (BLEU/chrF).
+        every: epochs between evaluations (0 = never).
+    """
+
+    def __init__(self, translator_factory, grouped, task, every=1):
+        super().__init__()
+        self.translator_factory, self.grouped, self.task, self.every = translator_factory, grouped, task, every
+        self.translator = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.every or (epoch + 1) % self.every or not self.grouped:
+            return
+        if self.translator is None:
+            self.translator = self.translator_factory(self.model)
+        hypotheses = [text for text, _ in self.translator.translate([source for source, _ in self.grouped])]
+        scores = scores_for(self.task, hypotheses, [references for _, references in self.grouped])
+        for name, value in scores.items():
+            logs[f"dev_{name}"] = value
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """Per-epoch weights (the last `keep` kept) and the best epoch's weights by `dev_<metric>` (with best.json).
+
+    The best score survives a resume: it is read back from best.json.
+    """
+
+    def __init__(self, directory, keep, task):
+        super().__init__()
+        self.directory, self.keep = directory, keep
+        self.monitor = f"dev_{primary_metric(task)}"
+        self.lower_is_better = primary_metric(task) in LOWER_IS_BETTER
+        self.best_path = os.path.join(directory, "best.json")
+        self.best = None
+        if os.path.isfile(self.best_path):
+            with open(self.best_path, encoding="utf-8") as file:
+                self.best = json.load(file)["value"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        _atomic_save_weights(self.model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.weights.h5"))
+        epochs = sorted(f for f in os.listdir(self.directory) if f.startswith("epoch-"))
+        for old in epochs[:-self.keep]:
+            os.remove(os.path.join(self.directory, old))
+        value = (logs or {}).get(self.monitor)
+        if value is None or math.isnan(value):
+            return
+        if self.best is None or (value < self.best if self.lower_is_better else value > self.best):
+            self.best = float(value)
+            _atomic_save_weights(self.model, os.path.join(self.directory, "best.weights.h5"))
+            with open(self.best_path, "w", encoding="utf-8") as file:
+                json.dump({"metric": self.monitor, "value": self.best, "epoch": epoch + 1}, file)
+
+
+class ResumableBackup(keras.callbacks.Callback):
+    """Saves weights + optimizer state and {epoch, step} every `every_steps` steps and at each epoch end.
+
+    Each backup is a new folder `backup/<global step>/` (weights and state.json together); the file `backup/latest`
+    names the complete one and is replaced atomically after it is written, so a run killed at any moment still
+    finds a consistent backup. `load` reads it back; the trainer resumes at that epoch and step.
+    """
+
+    WEIGHTS, STATE, POINTER = "model.weights.h5", "state.json", "latest"
+
+    def __init__(self, directory, every_steps):
+        super().__init__()
+        self.directory, self.every_steps = directory, every_steps
+        self.epoch, self.step_offset = 0, 0
+
+    @classmethod
+    def load(cls, directory):
+        """(state {"epoch", "step", "global_step"}, weights path) of the last backup, or (None, None)."""
+        pointer = os.path.join(directory, cls.POINTER)
+        if not os.path.isfile(pointer):
+            return None, None
+        with open(pointer, encoding="utf-8") as file:
+            folder = os.path.join(directory, file.read().strip())
+        with open(os.path.join(folder, cls.STATE), encoding="utf-8") as file:
+            return json.load(file), os.path.join(folder, cls.WEIGHTS)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step_offset + batch + 1
+        if self.every_steps and step % self.every_steps == 0:
+            self._save(self.epoch, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.step_offset = 0
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch, step):
+        global_step = int(self.model.optimizer.iterations.numpy())
+        name = f"{global_step:09d}-{epoch:04d}"
+        folder = os.path.join(self.directory, name)
+        os.makedirs(folder, exist_ok=True)
+        self.model.save_weights(os.path.join(folder, self.WEIGHTS), overwrite=True)
+        with open(os.path.join(folder, self.STATE), "w", encoding="utf-8") as file:
+            json.dump({"epoch": epoch, "step": step, "global_step": global_step}, file)
+        temporary = os.path.join(self.directory, self.POINTER + ".tmp")
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(name)
+        os.replace(temporary, os.path.join(self.directory, self.POINTER))
+        for old in os.listdir(self.directory):
+            if old not in (name, self.POINTER) and os.path.isdir(os.path.join(self.directory, old)):
+                shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
+
+
+def _atomic_save_weights(model, path):
+    temporary = path[: -len(".weights.h5")] + ".tmp.weights.h5"
+    model.save_weights(temporary, overwrite=True)
+    os.replace(temporary, path)

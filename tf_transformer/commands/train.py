@@ -1,0 +1,25 @@
+"""`tf-transformer train --config RECIPE [--run-dir DIR] [--set key=value ...]`: train (or resume) a model."""
+
+import os
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("train", help="train a model from a recipe (resumes a killed run)",
+                                   description=__doc__)
+    parser.add_argument("--config", required=True, help="recipe YAML, e.g. training/configs/g2p_tiny.yaml")
+    parser.add_argument("--run-dir", help="where checkpoints, logs and vocabularies go (default runs/<name>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value, e.g. --set training.epochs=3 (repeatable)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from tf_transformer.config import load_recipe
+    from tf_transformer.trainer import train
+
+    recipe = load_recipe(args.config, args.set)
+    summary = train(recipe, args.run_dir or os.path.join("runs", recipe.name))
+    final = summary["final"]
+    shown = {k: v for k, v in final.items() if k.startswith("dev_") or k in ("loss", "accuracy", "val_accuracy")}
+    print("final: " + "  ".join(f"{k}: {v:.4g}" for k, v in sorted(shown.items())))
+    return 0

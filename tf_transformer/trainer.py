@@ -1,0 +1,190 @@
+"""Train a Transformer from a recipe: strategy, vocabularies, datasets, compile, `model.fit`, checkpoints, resume.
+
+    summary = train(load_recipe("training/configs/g2p_tiny.yaml"), "runs/g2p_tiny")
+
+The run directory (see `run_dir.py`) keeps the resolved recipe, vocabularies, logs and checkpoints. A killed run
+rerun with the same command resumes from its last backup: weights and optimizer state, epoch and step. The rest
+of the interrupted epoch is drawn from a fresh seeded shuffle (the batches already done are skipped by count),
+so no epoch is repeated and step counters continue.
+"""
+
+import dataclasses
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+from tf_transformer import distribute
+from tf_transformer.callbacks import Checkpoints, DevEvaluation, ProgressBar, ResumableBackup
+from tf_transformer.config import save_recipe
+from tf_transformer.data import load_corpus, make_dataset
+from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric
+from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount
+from tf_transformer.model import Transformer
+from tf_transformer.run_dir import RunPaths
+from tf_transformer.schedules import default_optimizer
+
+logger = logging.getLogger(__name__)
+
+
+def task_of(recipe):
+    """"g2p" for the CMU dictionary (WER/PER), else "translation" (BLEU/chrF)."""
+    return "g2p" if recipe.data.corpus == "cmudict" else "translation"
+
+
+def train(recipe, run_dir, verbose=True):
+    """Run (or resume) the training a recipe describes, writing into `run_dir`.
+
+    Args:
+        recipe: a `Recipe` (see `config.load_recipe`).
+        run_dir: the run directory (created).
+        verbose: show the progress bar and summaries.
+
+    Returns:
+        dict: epochs run, the best dev metric and epoch, the final logs, and the paths written.
+
+    Raises:
+        ConfigError, DataError: from the recipe, corpus or vocabulary, with the file and field to fix.
+    """
+    strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
+    distribute.set_mixed_precision(recipe.training.mixed_precision)
+    keras.utils.set_random_seed(recipe.training.seed)
+    paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
+    say = print if verbose and chief else (lambda *args, **kwargs: None)
+    os.makedirs(paths.root, exist_ok=True)
+
+    corpus = load_corpus(recipe.data)
+    say(f"corpus: {corpus}")
+    source_tokenizer, target_tokenizer = _tokenizers(recipe, corpus, paths, chief)
+    if chief:
+        save_recipe(recipe, paths.recipe)
+    config = recipe.model_config(source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+    task, replicas = task_of(recipe), strategy.num_replicas_in_sync
+
+    def dataset(split, seed=recipe.data.seed, training=False, repeat=False, skip=0):
+        data_config = dataclasses.replace(recipe.data, seed=seed)
+
+        def build(input_context=None):
+            ds = make_dataset(corpus.splits[split], source_tokenizer, target_tokenizer, data_config,
+                              training=training, input_context=input_context)
+            return ds.repeat().skip(skip) if repeat else ds
+        return strategy.distribute_datasets_from_function(build) if replicas > 1 else build()
+
+    steps_per_epoch = recipe.training.steps_per_epoch or _count_steps(corpus, "train", source_tokenizer,
+                                                                        target_tokenizer, recipe, replicas)
+    validation_steps = corpus.splits["dev"] and _count_steps(corpus, "dev", source_tokenizer, target_tokenizer,
+                                                             recipe, replicas)
+    with strategy.scope():
+        model = Transformer(config)
+        model.build()
+        model.compile(optimizer=default_optimizer(config.d_model, recipe.training.warmup_steps,
+                                                  recipe.training.learning_rate_scale, recipe.training.clipnorm),
+                      loss=MaskedCrossEntropy(recipe.training.label_smoothing),
+                      metrics=[MaskedAccuracy(), TokenCount()],
+                      steps_per_execution=recipe.training.steps_per_execution,
+                      jit_compile=recipe.training.jit_compile)
+    say(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
+        f"{steps_per_epoch} steps per epoch")
+
+    backup_dir = distribute.writable_dir(paths.backup, strategy)
+    state, weights = ResumableBackup.load(backup_dir)
+    epoch, step = 0, 0
+    if state is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(weights)
+        epoch, step = state["epoch"], state["step"]
+        say(f"resuming at epoch {epoch + 1}, step {step} (global step {state['global_step']})")
+
+    callbacks, progress, backup = _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer,
+                                             corpus, task, steps_per_epoch, verbose and chief, backup_dir)
+    epochs, validation = recipe.training.epochs, dataset("dev") if corpus.splits["dev"] else None
+    history = {}
+    if epoch < epochs and step:  # finish the interrupted epoch first
+        progress.step_offset = backup.step_offset = step
+        run = model.fit(dataset("train", recipe.data.seed + epoch, True, True, skip=step * replicas),
+                        initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=max(steps_per_epoch - step, 1),
+                        validation_data=validation, validation_steps=validation_steps, callbacks=callbacks,
+                        shuffle=False, verbose=0)
+        history, epoch = _merge(history, run.history), epoch + 1
+    if epoch < epochs and not model.stop_training:
+        run = model.fit(dataset("train", recipe.data.seed + epoch, True, True), initial_epoch=epoch, epochs=epochs,
+                        steps_per_epoch=steps_per_epoch, validation_data=validation,
+                        validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
+        history = _merge(history, run.history)
+    return _finish(model, paths, strategy, chief, history, task, say)
+
+
+def _tokenizers(recipe, corpus, paths, chief):
+    """Load the run's tokenizers, or build them from the training split and save them (chief only)."""
+    from tf_transformer.text import build_recipe_tokenizers, load_tokenizer
+
+    if os.path.isdir(paths.source_vocab) and os.path.isdir(paths.target_vocab):
+        return load_tokenizer(paths.source_vocab), load_tokenizer(paths.target_vocab)
+    source, target = build_recipe_tokenizers(recipe, corpus.splits["train"])
+    if chief:
+        source.save(paths.source_vocab)
+        target.save(paths.target_vocab)
+    return source, target
+
+
+def _count_steps(corpus, split, source_tokenizer, target_tokenizer, recipe, replicas):
+    """Steps in one pass over a split: its per-replica batches (their order does not change their number)."""
+    batches = make_dataset(corpus.splits[split], source_tokenizer, target_tokenizer, recipe.data, training=False)
+    return max(1, int(batches.reduce(0, lambda count, _: count + 1)) // replicas)
+
+
+def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer, corpus, task, steps_per_epoch,
+               show_progress, backup_dir):
+    from tf_transformer.translation import Translator
+
+    training = recipe.training
+    metric = f"dev_{primary_metric(task)}"
+    max_extra = recipe.decoding.max_extra_length
+    evaluation = DevEvaluation(
+        lambda m: Translator(m, source_tokenizer, target_tokenizer, "greedy", max_extra_length=max_extra),
+        corpus.grouped("dev")[:training.evaluate_max_examples], task, training.evaluate_every_epochs)
+    backup = ResumableBackup(backup_dir, training.backup_every_steps)
+    progress = ProgressBar(steps_per_epoch, training.epochs)
+    logs_dir = distribute.writable_dir(paths.logs, strategy)
+    callbacks = [evaluation,
+                 Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints, task),
+                 backup,
+                 keras.callbacks.CSVLogger(paths.history if distribute.is_chief(strategy)
+                                           else os.path.join(logs_dir, "history.csv"), append=True),
+                 keras.callbacks.TensorBoard(logs_dir, update_freq="epoch"),
+                 keras.callbacks.TerminateOnNaN()]
+    if training.early_stopping_patience is not None and training.evaluate_every_epochs:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            metric, patience=training.early_stopping_patience,
+            mode="min" if primary_metric(task) in LOWER_IS_BETTER else "max"))
+    if show_progress:
+        callbacks.append(progress)
+    return callbacks, progress, backup
+
+
+def _merge(history, new):
+    for key, values in new.items():
+        history.setdefault(key, []).extend(values)
+    return history
+
+
+def _finish(model, paths, strategy, chief, history, task, say):
+    """Keep the best weights in model.keras (chief) and summarise the run."""
+    best_path = os.path.join(paths.checkpoints, "best.json")
+    best = None
+    if chief and os.path.isfile(best_path):
+        import json
+
+        with open(best_path, encoding="utf-8") as file:
+            best = json.load(file)
+        model.load_weights(paths.best_weights)
+    if chief:
+        model.save(paths.model)
+    for directory in (paths.backup, paths.checkpoints, paths.logs):
+        distribute.remove_writable_dir(directory, strategy)
+    final = {key: values[-1] for key, values in history.items()}
+    if best:
+        say(f"best {best['metric']}: {best['value']:.2f} at epoch {best['epoch']}; model saved to {paths.model}")
+    return {"run_dir": paths.root, "model": paths.model, "best": best, "final": final,
+            "epochs_run": len(history.get("loss", [])), "task": task}
