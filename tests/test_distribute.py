@@ -59,6 +59,9 @@ def test_bad_strategy_name_or_tf_config_is_a_one_line_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="TF_CONFIG is not valid JSON") as error:
         select_strategy("auto")
     assert "\n" not in str(error.value)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]}}))
+    with pytest.raises(ConfigError, match="TF_CONFIG names a cluster but no 'task'"):
+        select_strategy("multi_worker")
 
 
 def test_tpu_without_a_tpu_is_a_config_error(monkeypatch):

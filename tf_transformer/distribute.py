@@ -69,6 +69,10 @@ def select_strategy(name="auto"):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        config = _tf_config()
+        if _cluster_size(config) > 1 and not isinstance(config.get("task"), dict):
+            raise ConfigError("TF_CONFIG names a cluster but no 'task' (this worker's type and index); "
+                              "see training/launch_multiworker.sh")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return _tpu_strategy()
 
@@ -185,7 +189,8 @@ class MultiWorkerFitFix:
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if iterator is not None and in_multi_worker_mode(self.distribute_strategy):
-            data_batch, iterator = _first_local_batch(iterator, self.distribute_strategy), None
+            data_batch = _first_local_batch(iterator, self.distribute_strategy)
+            iterator = iterator if data_batch is None else None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
@@ -202,10 +207,14 @@ def in_multi_worker_mode(strategy):
 
 
 def _first_local_batch(epoch_iterator, strategy):
-    """This worker's first replica's part of the first batch (the caller resets the epoch iterator)."""
+    """This worker's first replica's part of the first batch, or None if there is none (the caller resets the
+    epoch iterator)."""
+    batch = None
     for _, _, iterator in epoch_iterator:
         batch = next(iterator)
         break
+    if batch is None:
+        return None
     return tree.map_structure(
         lambda value: (strategy.experimental_local_results(value)[0]
                        if isinstance(value, tf.distribute.DistributedValues) else value), batch)
