@@ -1,0 +1,23 @@
+"""Export a trained model for serving: a SavedModel with text-in/text-out signatures in the TF Serving layout.
+
+    from tf_transformer.export import export_run, latest_version
+    path = export_run("runs/g2p_tiny")                      # saved_models/g2p_tiny/1
+    latest_version("saved_models/g2p_tiny")                 # the directory `translate --model` loads
+
+Modules: `versions` (layout, next/latest version, atomic write), `saved_model` (the `ServingModule` tf.Module
+with its signatures, `export_saved_model`, `export_run`).
+"""
+
+from tf_transformer.export.versions import atomic_version_dir, latest_version, next_version, versions
+
+__all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "export_saved_model", "export_run",
+           "ServingModule"]
+
+
+def __getattr__(name):
+    # saved_model imports TensorFlow and the model; keep `latest_version` importable without that cost.
+    if name in ("export_saved_model", "export_run", "ServingModule", "SIGNATURES"):
+        from tf_transformer.export import saved_model
+
+        return getattr(saved_model, name)
+    raise AttributeError(f"module 'tf_transformer.export' has no attribute {name!r}")
