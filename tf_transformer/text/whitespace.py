@@ -1,6 +1,6 @@
 """Whitespace-token tokenizer (phoneme targets of G2P: "HH AH L OW"): one id per whitespace-separated token.
 
-Graph: tensorflow-text's `WhitespaceTokenizer` (Unicode White_Space, TFLite-compatible) then a lookup table
+Graph: whitespace folding, tensorflow-text's `WhitespaceTokenizer` (TFLite-compatible), then a lookup table
 initialised from the `vocab.txt` asset; detokenize joins the tokens with single spaces.
 """
 
@@ -30,7 +30,8 @@ class WhitespaceTokenizer(Tokenizer):
         return self._size
 
     def _tokenize(self, text):
-        tokens = self._splitter.tokenize(text)
+        # Fold first: WhitespaceTokenizer splits U+00A0 (NBSP) wrongly, leaving its first UTF-8 byte behind.
+        tokens = self._splitter.tokenize(normalization.fold_whitespace_graph(text))
         return tokens.with_flat_values(self._to_id.lookup(tokens.flat_values))
 
     def _detokenize(self, ids):
