@@ -254,10 +254,10 @@ _DING_MARKUP = re.compile(r"\{[^}]*\}|\[[^\]]*\]|<[^>]*>")
 
 
 def _ding_variants(text):
-    """The `;`-separated variants of one sub-entry with {tags}, [notes] and <alternative spellings> removed."""
+    """The `;`-separated variants of one sub-entry (markup already removed), whitespace folded."""
     variants = []
     for variant in text.split(";"):
-        variant = " ".join(_DING_MARKUP.sub(" ", variant).split())
+        variant = " ".join(variant.split())
         if variant:
             variants.append(variant)
     return variants
@@ -266,6 +266,7 @@ def _ding_variants(text):
 def read_ding(path, direction="de-en", skip_malformed=False):
     """(pairs, skipped) of a Ding dictionary file: lines `de :: en`, sub-entries ` | `, variants `;`.
 
+    {tags}, [notes] and <alternative spellings> are removed first (a tag may hold a `;`: "{shrove; shriven}").
     Sub-entries pair up by position; within one, variants pair by position when both sides have as many, and
     otherwise every variant of one side pairs with every variant of the other. Duplicate pairs are kept once.
     `direction` "en-de" swaps the sides.
@@ -283,7 +284,7 @@ def read_ding(path, direction="de-en", skip_malformed=False):
         if line.count(" :: ") != 1:
             _malformed(path, number, 'expected "German :: English"', skip_malformed, counter)
             continue
-        german, english = line.split(" :: ")
+        german, english = (_DING_MARKUP.sub(" ", side) for side in line.split(" :: "))
         german_entries, english_entries = german.split(" | "), english.split(" | ")
         if len(german_entries) != len(english_entries):
             _malformed(path, number, f"{len(german_entries)} German sub-entries but {len(english_entries)} English "
