@@ -74,6 +74,7 @@ def atomic_version_dir(model_dir, version):
     os.makedirs(model_dir, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{version}-", dir=model_dir)
     try:
+        os.chmod(temporary, 0o755)  # mkdtemp makes it private; a server running as another user must read it
         yield temporary
         try:
             os.rename(temporary, target)  # atomic on one file system; fails if target appeared and is non-empty

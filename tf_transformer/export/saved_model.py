@@ -1,0 +1,157 @@
+"""The serving SavedModel: tokenize ─► encode ─► decode ─► detokenize in one tf.function per signature.
+
+    path = export_run("runs/g2p_tiny")                    # saved_models/g2p_tiny/<next version>/
+    path = export_saved_model(model, source_tokenizer, target_tokenizer, "saved_models/g2p", decoding=recipe.decoding)
+
+Signatures (batch dimension always present; only TensorFlow core and TensorFlow Text ops):
+    serving_default: text tf.string [B] -> translation tf.string [B], score float32 [B]   (the recipe's decoding:
+                     beam search unless beam_size is 1)
+    greedy:          same inputs and outputs, greedy decoding (the fast path)
+    translate_ids:   source_ids int32 [B, S] -> target_ids int32 [B, T], score float32 [B]   (recipe's decoding)
+
+The tokenizers' vocabularies travel as assets (`assets/`), the lookup tables and tensorflow-text resources are
+tracked by the module, so the export loads in a process that imports only `tensorflow` and `tensorflow_text`.
+`assets.extra/tf_transformer.json` records the model and decoding settings (for humans and `translate`).
+"""
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+from tf_transformer.config import PAD_ID, UNK_ID, DecodingConfig
+from tf_transformer.decoding import make_decode_fn
+from tf_transformer.export.versions import atomic_version_dir, next_version
+
+SIGNATURES = ("serving_default", "greedy", "translate_ids")
+METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
+
+
+def decoding_method(decoding):
+    """("beam", options) or ("greedy", options) for a `DecodingConfig` (beam_size 1 means greedy)."""
+    if decoding.beam_size > 1:
+        return "beam", {"beam_size": decoding.beam_size, "length_penalty": decoding.length_penalty,
+                        "max_extra_length": decoding.max_extra_length}
+    return "greedy", {"max_extra_length": decoding.max_extra_length}
+
+
+class ServingModule(tf.Module):
+    """A trained Transformer with both tokenizers and the serving signatures (see the module docstring).
+
+    Args:
+        model: a built `Transformer`.
+        source_tokenizer, target_tokenizer: `tf_transformer.text.Tokenizer`s of the model's vocabularies.
+        decoding: a `DecodingConfig` (beam_size, length_penalty, max_extra_length) for serving_default and
+            translate_ids.
+
+    Inputs are never a reason to fail: invalid UTF-8 bytes become U+FFFD, sources longer than the model's
+    max_length are cut to max_length tokens, empty strings translate to "" with score 0, a batch of zero
+    strings gives zero outputs, and ids outside the source vocabulary become [UNK].
+    """
+
+    def __init__(self, model, source_tokenizer, target_tokenizer, decoding=None):
+        super().__init__(name="translator")
+        decoding = decoding or DecodingConfig()
+        if not model.built:
+            model.build()
+        self.model = model
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self._max_length = int(model.config.max_length)
+        self._source_vocab_size = int(model.config.source_vocab_size)
+        self.method, self.options = decoding_method(decoding)
+        self._decode = make_decode_fn(model, self.method, **self.options)
+        self._decode_greedy = make_decode_fn(model, "greedy", max_extra_length=decoding.max_extra_length)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(self, text):
+        """text tf.string [B] -> {"translation": tf.string [B], "score": float32 [B]} with the recipe's decoding."""
+        return self._translate(text, self._decode)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve_greedy(self, text):
+        """text tf.string [B] -> {"translation": tf.string [B], "score": float32 [B]} with greedy decoding."""
+        return self._translate(text, self._decode_greedy)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")])
+    def translate_ids(self, source_ids):
+        """source_ids int32 [B, S] (0-padded) -> {"target_ids": int32 [B, T], "score": float32 [B]}.
+
+        target_ids are without [START], up to and including [END], then 0s.
+        """
+        known = (source_ids >= 0) & (source_ids < self._source_vocab_size)
+        target_ids, scores = self._decode(tf.where(known, source_ids, UNK_ID))
+        return {"target_ids": target_ids, "score": scores}
+
+    def source_ids(self, text):
+        """tf.string [B] -> int32 [B, S] with S <= max_length: what the signatures feed the decoder."""
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+        ids = self.source_tokenizer.tokenize(text)[:, :self._max_length]
+        return ids.to_tensor(default_value=PAD_ID, shape=[None, None])
+
+    def _translate(self, text, decode):
+        target_ids, scores = decode(self.source_ids(text))
+        return {"translation": self.target_tokenizer.detokenize(target_ids), "score": scores}
+
+    def signatures(self):
+        """{signature name: concrete function} for `tf.saved_model.save`."""
+        return {"serving_default": self.serve.get_concrete_function(),
+                "greedy": self.serve_greedy.get_concrete_function(),
+                "translate_ids": self.translate_ids.get_concrete_function()}
+
+
+def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, version=None, decoding=None,
+                       metadata=None):
+    """Write the serving SavedModel to `<model_dir>/<version>/` atomically and return that path.
+
+    Args:
+        model, source_tokenizer, target_tokenizer, decoding: as `ServingModule`.
+        model_dir: `saved_models/<name>` (created if needed).
+        version: positive int; None = the next free version (1 for a new model).
+        metadata: extra JSON-able facts written to assets.extra/tf_transformer.json (e.g. the recipe name).
+
+    Raises:
+        ModelPathError: the version exists already (an export never overwrites one).
+    """
+    version = next_version(model_dir) if version is None else int(version)
+    decoding = decoding or DecodingConfig()
+    module = ServingModule(model, source_tokenizer, target_tokenizer, decoding)
+    with atomic_version_dir(model_dir, version) as temporary:
+        tf.saved_model.save(module, temporary, signatures=module.signatures(),
+                            options=tf.saved_model.SaveOptions(save_debug_info=False))
+        os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+        facts = {**(metadata or {}), "version": version, "signatures": list(SIGNATURES),
+                 "decoding": dataclasses.asdict(decoding), "model": model.config.to_dict(),
+                 "source_tokenizer": source_tokenizer.kind, "target_tokenizer": target_tokenizer.kind}
+        with open(os.path.join(temporary, METADATA_FILE), "w", encoding="utf-8") as file:
+            json.dump(facts, file, indent=2)
+            file.write("\n")
+    return os.path.join(str(model_dir), str(version))
+
+
+def export_run(run_dir, name=None, version=None, directory=None):
+    """Export a run directory's model (see `run_dir.load_run`) to `<directory>/<name>/<version>/`.
+
+    Args:
+        run_dir: a `tf-transformer train` run directory.
+        name: model name; default recipe.export.name or recipe.name.
+        version: default the next free version.
+        directory: default recipe.export.directory ("saved_models").
+
+    Returns:
+        the path of the written version directory.
+    """
+    from tf_transformer.run_dir import load_run
+
+    run = load_run(run_dir)
+    return export_loaded(run.recipe, run.model, run.source_tokenizer, run.target_tokenizer, name, version,
+                         directory)
+
+
+def export_loaded(recipe, model, source_tokenizer, target_tokenizer, name=None, version=None, directory=None):
+    """Export an in-memory model of `recipe` (what training's last step calls); returns the version path."""
+    name = name or recipe.export.name or recipe.name
+    model_dir = os.path.join(directory or recipe.export.directory, name)
+    return export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, version, recipe.decoding,
+                              metadata={"name": name, "recipe": recipe.name})
