@@ -42,7 +42,8 @@ def train(recipe, run_dir, verbose=True):
         verbose: show the progress bar and summaries.
 
     Returns:
-        dict: epochs run, the best dev metric and epoch, the final logs, and the paths written.
+        dict: epochs run, the best dev metric and epoch, the final logs, and the paths written ("export": the
+        SavedModel version directory, on the chief).
 
     Raises:
         ConfigError, DataError: from the recipe, corpus or vocabulary, with the file and field to fix.
@@ -112,7 +113,13 @@ def train(recipe, run_dir, verbose=True):
                         steps_per_epoch=steps_per_epoch, validation_data=validation,
                         validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
         history = _merge(history, run.history)
-    return _finish(model, paths, strategy, chief, history, task, say)
+    summary = _finish(model, paths, strategy, chief, history, task, say)
+    if chief:  # the last step: a SavedModel for TF Serving in <export.directory>/<export.name or name>/<version>/
+        from tf_transformer.export.saved_model import export_loaded
+
+        summary["export"] = export_loaded(recipe, model, source_tokenizer, target_tokenizer)
+        say(f"exported {summary['export']}")
+    return summary
 
 
 def _tokenizers(recipe, corpus, paths, chief):

@@ -8,15 +8,16 @@ Modules: `versions` (layout, next/latest version, atomic write), `saved_model` (
 with its signatures, `export_saved_model`, `export_run`).
 """
 
-from tf_transformer.export.versions import atomic_version_dir, latest_version, next_version, versions
+from tf_transformer.export.versions import (atomic_version_dir, check_version_free, latest_version, next_version,
+                                             versions)
 
-__all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "export_saved_model", "export_run",
-           "ServingModule"]
+__all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "check_version_free",
+           "export_saved_model", "export_run", "export_loaded", "ServingModule"]
 
 
 def __getattr__(name):
     # saved_model imports TensorFlow and the model; keep `latest_version` importable without that cost.
-    if name in ("export_saved_model", "export_run", "ServingModule", "SIGNATURES"):
+    if name in ("export_saved_model", "export_run", "export_loaded", "ServingModule", "SIGNATURES"):
         from tf_transformer.export import saved_model
 
         return getattr(saved_model, name)

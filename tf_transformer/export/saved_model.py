@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, UNK_ID, DecodingConfig
 from tf_transformer.decoding import make_decode_fn
-from tf_transformer.export.versions import atomic_version_dir, next_version
+from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
 
 SIGNATURES = ("serving_default", "greedy", "translate_ids")
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
@@ -115,6 +115,7 @@ def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, ver
         ModelPathError: the version exists already (an export never overwrites one).
     """
     version = next_version(model_dir) if version is None else int(version)
+    check_version_free(model_dir, version)  # fail before the (slow) tracing
     decoding = decoding or DecodingConfig()
     module = ServingModule(model, source_tokenizer, target_tokenizer, decoding)
     with atomic_version_dir(model_dir, version) as temporary:

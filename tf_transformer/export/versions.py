@@ -54,6 +54,22 @@ def next_version(model_dir):
     return found[-1] + 1 if found else 1
 
 
+def check_version_free(model_dir, version):
+    """The path `<model_dir>/<version>` after checking the version is a positive integer not yet written.
+
+    Raises:
+        ModelPathError: a bad or existing version, naming the fix.
+    """
+    model_dir = str(model_dir)
+    if isinstance(version, bool) or int(version) != version or version < 1:
+        raise ModelPathError(f"{model_dir}: version must be a positive integer (TF Serving's layout), got {version!r}")
+    target = os.path.join(model_dir, str(int(version)))
+    if os.path.exists(target):
+        raise ModelPathError(f"{target}: version {version} already exists and is never overwritten; omit --version "
+                             f"to write version {next_version(model_dir)}, or remove it first")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_version_dir(model_dir, version):
     """Context manager yielding a temporary directory that becomes `<model_dir>/<version>` on success.
@@ -65,12 +81,7 @@ def atomic_version_dir(model_dir, version):
         ModelPathError: the version exists already (before or, from a concurrent export, at the rename).
     """
     model_dir, version = str(model_dir), int(version)
-    if version < 1:
-        raise ModelPathError(f"{model_dir}: version must be a positive integer, got {version}")
-    target = os.path.join(model_dir, str(version))
-    if os.path.exists(target):
-        raise ModelPathError(f"{target}: version {version} already exists and is never overwritten; omit --version "
-                             f"to write version {next_version(model_dir)}, or remove it first")
+    target = check_version_free(model_dir, version)
     os.makedirs(model_dir, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{version}-", dir=model_dir)
     try:
