@@ -22,8 +22,14 @@
 # a killed run, start the same commands again (each worker restores its own backup).
 set -euo pipefail
 
-TRAIN=(tf-transformer train)
-command -v tf-transformer >/dev/null || TRAIN=(python -m tf_transformer.cli train)
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if command -v tf-transformer >/dev/null; then
+    TRAIN=(tf-transformer train)
+elif [[ -x "$REPO/.venv/bin/tf-transformer" ]]; then  # `make install` puts it there
+    TRAIN=("$REPO/.venv/bin/tf-transformer" train)
+else
+    TRAIN=(python3 -m tf_transformer.cli train)
+fi
 
 tf_config() {  # tf_config WORKERS INDEX -> the TF_CONFIG JSON for that worker
     local workers="" host
