@@ -158,6 +158,7 @@ def _batch_plan(keys, batch_sizes):
     run is cut into batches of `batch_sizes[key]` pairs.
     """
 
+    @tf.autograph.experimental.do_not_convert
     def plan(pool):
         pool_keys = tf.gather(keys, pool)
         order = tf.argsort(pool_keys, stable=True)
@@ -178,6 +179,7 @@ def _batch_plan(keys, batch_sizes):
 def _assemble(sources, targets):
     """A function: indices [B] -> ((source_ids [B, S], target_in [B, T]), target_out [B, T]), 0-padded."""
 
+    @tf.autograph.experimental.do_not_convert
     def assemble(indices):
         source = tf.gather(sources, indices)
         target = tf.gather(targets, indices)
