@@ -150,4 +150,4 @@ def causal_mask(length, key_length=None, start=0):
 
 def padding_mask(ids, pad_id=0):
     """bool [B, 1, S]: True at real tokens of ids [B, S], for attention over those keys."""
-    return ops.not_equal(ids, pad_id)[:, None, :]
+    return ops.expand_dims(ops.not_equal(ids, pad_id), 1)  # not [:, None]: TFLite has no bool strided slice
