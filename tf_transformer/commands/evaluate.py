@@ -1,0 +1,95 @@
+"""`tf-transformer evaluate --run-dir DIR [--split dev|test] [--beam-size K] [--limit N] [--json FILE]`: score a
+trained run on a split of its corpus with greedy decoding and with beam search: BLEU and chrF (sacrebleu) for
+translation, WER and PER for grapheme-to-phoneme (a word is right if it matches any of its pronunciations)."""
+
+import json
+import os
+import sys
+import time
+
+
+def add_parser(subparsers):
+    from tf_transformer.commands.translate import add_model_arguments
+
+    parser = subparsers.add_parser("evaluate", help="score a run on its dev or test split (greedy and beam)",
+                                   description=__doc__)
+    add_model_arguments(parser, allow_export=False)
+    parser.add_argument("--split", choices=("dev", "test"), default="test", help="which split (default test)")
+    parser.add_argument("--beam-size", type=int,
+                        help="beam size of the beam row (default: the recipe's, 4 if that is 1); 1 = greedy only")
+    parser.add_argument("--limit", type=int, help="only the first N sources of the split")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per decoding batch (default 64)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from tf_transformer.commands.translate import RunDirTranslator, load_run_dir, translate_texts
+    from tf_transformer.data import load_corpus
+    from tf_transformer.errors import ConfigError, DataError
+    from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
+    from tf_transformer.trainer import task_of
+
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise DataError(f"{args.json}: its directory does not exist; create it or pick another --json path")
+    run_ = load_run_dir(args.run_dir)
+    recipe, task = run_.recipe, task_of(run_.recipe)
+    grouped = load_corpus(recipe.data).grouped(args.split)[:args.limit]
+    if not grouped:
+        raise DataError(f"{args.run_dir}: the {args.split} split of corpus {recipe.data.corpus!r} is empty; "
+                        "use a larger corpus or the other --split")
+    sources, references = [source for source, _ in grouped], [options for _, options in grouped]
+    rows = []
+    for label, method, options in decoding_rows(recipe.decoding, args.beam_size):
+        translator = RunDirTranslator(run_, method, options)
+        translator.translate_batch(sources[:1])  # trace the decoding function outside the timing
+        start = time.perf_counter()
+        results = translate_texts(translator, sources, args.batch_size, progress=not args.quiet)
+        seconds = time.perf_counter() - start
+        hypotheses = [text for text, _ in results]
+        rows.append({"decoding": label, "method": method, "options": options,
+                     **scores_for(task, hypotheses, references), "sentences_per_second": len(sources) / seconds})
+    metrics = list(scores_for(task, [""], [[""]]))
+    print(format_table(rows, metrics, f"{args.run_dir}  {args.split}: {len(sources)} sources, task {task}"))
+    if args.json:
+        summary = {"run_dir": str(args.run_dir), "recipe": recipe.name, "split": args.split, "task": task,
+                   "sources": len(sources), "primary_metric": primary_metric(task),
+                   "lower_is_better": sorted(LOWER_IS_BETTER), "results": rows}
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(summary, file, indent=2)
+            file.write("\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def decoding_rows(decoding, beam_size=None):
+    """[(label, method, options)]: greedy, then beam search with `beam_size` (default the recipe's, 4 if that is
+    1) unless it is 1. `decoding` is the recipe's `DecodingConfig` (length penalty, max_extra_length)."""
+    from tf_transformer.errors import ConfigError
+
+    if beam_size is None:
+        beam_size = decoding.beam_size if decoding.beam_size > 1 else 4
+    if beam_size < 1:
+        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy only), got {beam_size}")
+    rows = [("greedy", "greedy", {"max_extra_length": decoding.max_extra_length})]
+    if beam_size > 1:
+        rows.append((f"beam {beam_size}", "beam", {"beam_size": beam_size, "length_penalty": decoding.length_penalty,
+                                                   "max_extra_length": decoding.max_extra_length}))
+    return rows
+
+
+def format_table(rows, metrics, title):
+    """A plain-text table: one row per decoding, one column per metric, then sentences/s (after tracing)."""
+    header = ["decoding", *metrics, "sentences/s"]
+    body = [[row["decoding"], *(f"{row[name]:.2f}" for name in metrics), f"{row['sentences_per_second']:.1f}"]
+            for row in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = [title, "  ".join(cell.ljust(width) for cell, width in zip(header, widths)),
+             "  ".join("-" * width for width in widths)]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in body]
+    return "\n".join(line.rstrip() for line in lines)
