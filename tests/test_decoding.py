@@ -221,3 +221,30 @@ def test_bad_options_raise_config_errors(model):
         make_decode_fn(model, "nucleus")
     with pytest.raises(ConfigError, match="temperature"):
         sample_decode(model, np.ones((1, 3), "int32"), temperature=0.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, options", [("greedy", {}), ("beam", {"beam_size": 3}), ("sample", {"top_k": 1})])
+def test_decode_functions_convert_to_tflite_builtins_and_give_the_same_ids(model, sources, method, options):
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    decode = make_decode_fn(model, method, **options)
+    # Variables read inside the while loop must be frozen first (TFLite cannot read resource variables there).
+    frozen = convert_variables_to_constants_v2(decode.get_concrete_function(), lower_control_flow=False)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF Select (Flex) ops
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    source = sources[:4]
+    (source_input,) = interpreter.get_input_details()
+    interpreter.resize_tensor_input(source_input["index"], source.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source_input["index"], source)
+    interpreter.invoke()
+    outputs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    (target_ids,) = [o for o in outputs if o.dtype == np.int32]
+    (scores,) = [o for o in outputs if o.dtype == np.float32]
+    expected_ids, expected_scores = decode(source)
+    np.testing.assert_array_equal(target_ids, expected_ids)
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-3)
