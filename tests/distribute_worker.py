@@ -9,7 +9,7 @@ fit:      MultiWorkerMirroredStrategy, `model.fit` (with validation) and `model.
 stock:    the same fit with Keras' own `_maybe_symbolic_build` / `train_step` / `test_step` (no workaround), then
           with only the build fix; records how each attempt failed in worker<id>.json.
 mirrored: MirroredStrategy over 2 logical CPUs vs the default strategy from the same weights on the same global
-          batches; writes mirrored.npz and default.npz (the weights after training).
+          batches; writes initial.npz, default.npz and mirrored.npz (weights before/after) and mirrored.json (losses).
 """
 
 import argparse
@@ -89,7 +89,8 @@ def run_fit(args):
     written = sorted(os.listdir(checkpoint_dir))
     remove_writable_dir(os.path.join(args.out, "checkpoints"), strategy)
     report = {"task_id": task_id, "chief": is_chief(strategy), "replicas": strategy.num_replicas_in_sync,
-              "shards": sorted(set(shards)), "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+              "shards": sorted(set(shards)),
+              "history": {k: [float(v) for v in values] for k, values in history.history.items()},
               "evaluation": {k: float(v) for k, v in evaluation.items()},
               "checkpoint_dir": checkpoint_dir, "written": written,
               "checkpoint_dir_exists_after_cleanup": os.path.exists(checkpoint_dir)}

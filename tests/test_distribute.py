@@ -30,7 +30,7 @@ from tf_transformer.errors import ConfigError
 
 WORKER = Path(__file__).with_name("distribute_worker.py")
 REPO = WORKER.parent.parent
-TIMEOUT_S = 300  # per launch; generous because the suite shares 2 cores with other work
+TIMEOUT_S = 480  # per launch; ~20 s on an idle 2-core machine, far more when the cores are shared
 
 
 # ---- strategy choice -------------------------------------------------------------------------------------------
