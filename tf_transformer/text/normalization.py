@@ -8,6 +8,7 @@ Whitespace is Unicode's White_Space property (what ICU and tensorflow-text's Whi
 Python's `str.isspace` (which also counts the separators U+001C..U+001F).
 """
 
+import functools
 import re
 
 # Unicode White_Space: the characters tensorflow-text (ICU) treats as whitespace.
@@ -63,17 +64,19 @@ def split_words(text):
     Splits on whitespace and makes every punctuation mark and CJK ideograph a word of its own:
     "Hello, world!" -> ["Hello", ",", "world", "!"].
     """
-    words = []
-    for chunk in fold_whitespace(text).split(" "):
-        current = []
-        for character in chunk:
-            if is_split_character(character):
-                if current:
-                    words.append("".join(current))
-                    current = []
-                words.append(character)
-            else:
-                current.append(character)
-        if current:
-            words.append("".join(current))
-    return words
+    return _word_pattern().findall(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _word_pattern():
+    """Regex: one split character, or a run of characters that are neither split characters nor whitespace."""
+    import unicodedata
+
+    # Unicode punctuation (P*) lies below U+20000; the ASCII symbols and CJK blocks are added as ranges.
+    codes = {code for code in range(0x20000) if unicodedata.category(chr(code))[0] == "P"}
+    codes -= set(range(0xD800, 0xE000))
+    ranges = [(33, 47), (58, 64), (91, 96), (123, 126), *_CJK_RANGES]
+    ranges += [(code, code) for code in sorted(codes)]
+    split_class = "".join(re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}"
+                          for low, high in ranges)
+    return re.compile(f"[{split_class}]|[^{split_class}{re.escape(WHITESPACE_CHARACTERS)}]+")
