@@ -34,3 +34,42 @@ def tiny_model(tiny_config):
     model = Transformer(tiny_config)
     model.build()
     return model
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny model trained once per session by `trainer.train` (which ends by exporting), on a spell-backwards
+    task: source "abc" (characters) -> target "c b a" (whitespace tokens).
+
+    Returns a dict: run_dir, export (the SavedModel version directory), model_dir (saved_models/<name>), recipe.
+    """
+    import random
+
+    from tf_transformer.config import from_dict, Recipe
+    from tf_transformer.trainer import train
+
+    root = tmp_path_factory.mktemp("trained_run")
+    rng = random.Random(0)
+    letters = "abcdefghij"
+    lines = []
+    for _ in range(600):
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(1, 7)))
+        lines.append(f"{word}\t{' '.join(reversed(word))}")
+    corpus = root / "pairs.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recipe = from_dict(Recipe, {
+        "name": "spell_backwards",
+        "data": {"corpus": "tsv", "path": str(corpus), "tokens_per_batch": 512, "max_source_length": 12,
+                 "max_target_length": 12},
+        "source_tokenizer": {"kind": "char", "vocab_size": None, "lowercase": True},
+        "target_tokenizer": {"kind": "whitespace", "vocab_size": None},
+        "model": {"preset": "tiny", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "max_length": 16,
+                  "dropout": 0.0},
+        "training": {"epochs": 2, "steps_per_epoch": 40, "warmup_steps": 40, "backup_every_steps": 1000,
+                     "evaluate_max_examples": 8},
+        "decoding": {"beam_size": 3, "length_penalty": 0.6, "max_extra_length": 4},
+        "export": {"directory": str(root / "saved_models")},
+    })
+    summary = train(recipe, str(root / "run"), verbose=False)
+    return {"run_dir": str(root / "run"), "export": summary["export"],
+            "model_dir": str(root / "saved_models" / "spell_backwards"), "recipe": recipe}

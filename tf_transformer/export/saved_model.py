@@ -61,20 +61,19 @@ class ServingModule(tf.Module):
         self._max_length = int(model.config.max_length)
         self._source_vocab_size = int(model.config.source_vocab_size)
         self.method, self.options = decoding_method(decoding)
-        self._decode = make_decode_fn(model, self.method, **self.options)
-        self._decode_greedy = make_decode_fn(model, "greedy", max_extra_length=decoding.max_extra_length)
+        # Held out of the object graph: saving would trace them again as functions of their own (seconds each);
+        # they are saved as part of the signatures that call them.
+        self._decode = _Untracked(make_decode_fn(model, self.method, **self.options))
+        self._decode_greedy = _Untracked(make_decode_fn(model, "greedy", max_extra_length=decoding.max_extra_length))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         """text tf.string [B] -> {"translation": tf.string [B], "score": float32 [B]} with the recipe's decoding."""
         return self._translate(text, self._decode)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve_greedy(self, text):
         """text tf.string [B] -> {"translation": tf.string [B], "score": float32 [B]} with greedy decoding."""
         return self._translate(text, self._decode_greedy)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")])
     def translate_ids(self, source_ids):
         """source_ids int32 [B, S] (0-padded) -> {"target_ids": int32 [B, T], "score": float32 [B]}.
 
@@ -95,10 +94,27 @@ class ServingModule(tf.Module):
         return {"translation": self.target_tokenizer.detokenize(target_ids), "score": scores}
 
     def signatures(self):
-        """{signature name: concrete function} for `tf.saved_model.save`."""
-        return {"serving_default": self.serve.get_concrete_function(),
-                "greedy": self.serve_greedy.get_concrete_function(),
-                "translate_ids": self.translate_ids.get_concrete_function()}
+        """{signature name: concrete function} for `tf.saved_model.save`, traced once each.
+
+        They are concrete functions only (no `tf.function` attributes on the module): saving would trace every
+        polymorphic function of the object graph again.
+        """
+        text = tf.TensorSpec([None], tf.string, name="text")
+        source_ids = tf.TensorSpec([None, None], tf.int32, name="source_ids")
+        return {"serving_default": tf.function(self.serve, input_signature=[text]).get_concrete_function(),
+                "greedy": tf.function(self.serve_greedy, input_signature=[text]).get_concrete_function(),
+                "translate_ids": tf.function(self.translate_ids,
+                                             input_signature=[source_ids]).get_concrete_function()}
+
+
+class _Untracked:
+    """A callable that `tf.saved_model.save` does not see as a child of the module (a plain Python object)."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args):
+        return self.function(*args)
 
 
 def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, version=None, decoding=None,
