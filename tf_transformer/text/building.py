@@ -56,8 +56,9 @@ def build_tokenizer(config: TokenizerConfig, texts):
         write_vocabulary_listing(model, os.path.join(directory, "vocab.txt"))
     else:
         counts = collections.Counter()
-        for text in prepared:
-            counts.update(cls.units(text))
+        for text, repeats in collections.Counter(prepared).items():  # each distinct text is split once
+            for unit in cls.units(text):
+                counts[unit] += repeats
         for token in RESERVED_TOKENS:
             counts.pop(token, None)
         if config.kind == "wordpiece":
