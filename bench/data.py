@@ -57,7 +57,8 @@ def measure(name, build, pairs_count, epochs):
     return {"pipeline": name, "pairs": stats["pairs"], "setup_s": setup, "examples_per_s_epoch1": rates[0],
             "examples_per_s_later": float(np.mean(rates[1:])) if len(rates) > 1 else rates[0],
             "padding_fraction": stats["padding_fraction"], "batches": stats["batches"],
-            "tokens_per_batch_mean": stats["tokens_per_batch_mean"], "tokens_per_batch_std": stats["tokens_per_batch_std"]}
+            "tokens_per_batch_mean": stats["tokens_per_batch_mean"],
+            "tokens_per_batch_std": stats["tokens_per_batch_std"]}
 
 
 def bench_corpus(name, limit, epochs):
@@ -80,7 +81,8 @@ def bench_corpus(name, limit, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", action="append", choices=list(TOKENIZERS), help="default: cmudict (+ ding if installed)")
+    parser.add_argument("--corpus", action="append", choices=list(TOKENIZERS),
+                        help="default: cmudict (+ ding if installed)")
     parser.add_argument("--limit", type=int, default=200_000, help="training pairs per corpus")
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()

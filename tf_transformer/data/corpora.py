@@ -124,7 +124,8 @@ def read_lines(path, skip_malformed=False, counter=None, skippable=True):
                     continue
                 hint = ", or set data.skip_malformed: true to skip such lines" if skippable else ""
                 raise DataError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at column "
-                                f"{error.start + 1}); convert the file, e.g. `iconv -f latin1 -t utf-8`{hint}") from None
+                                f"{error.start + 1}); convert the file, e.g. `iconv -f latin1 -t utf-8`"
+                                f"{hint}") from None
 
 
 def _malformed(path, number, problem, skip_malformed, counter):
