@@ -55,8 +55,8 @@ def add_model_arguments(parser, allow_export=True):
 def run(args):
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    texts, _ = read_inputs(args)  # input mistakes fail before the model loads
     translator = export_translator(args) if args.model else run_dir_translator(args)
-    texts, name = read_inputs(args)
     results = translate_texts(translator, texts, args.batch_size,
                               progress=bool(args.input) and not args.quiet)
     write_outputs(results, args.output, scores=args.scores)
@@ -241,6 +241,11 @@ def export_beam_size(path):
 
 def run_dir_translator(args):
     """A `RunDirTranslator` for `--run-dir` with the method and options the arguments and the recipe give."""
+    from tf_transformer.config import load_recipe
+
+    recipe = os.path.join(str(args.run_dir), "recipe.yaml")
+    if os.path.isfile(recipe):
+        decoding_options(args, load_recipe(recipe))  # option mistakes fail before the model loads
     run = load_run_dir(args.run_dir)
     method, options = decoding_options(args, run.recipe)
     return RunDirTranslator(run, method, options)

@@ -1,0 +1,24 @@
+"""CLI tests call `tf_transformer.cli.main` in-process; a run directory is loaded from disk once per session.
+
+The first command on a run directory goes through `load_run` for real; later ones reuse that `Run` (loading the
+same model.keras again would only repeat the same work, seconds per call on 2 cores).
+"""
+
+import pytest
+
+_LOADED = {}
+
+
+@pytest.fixture(autouse=True)
+def load_each_run_dir_once(monkeypatch):
+    from tf_transformer.commands import translate
+
+    real = translate.load_run_dir
+
+    def load_run_dir(run_dir):
+        key = str(run_dir)
+        if key not in _LOADED:
+            _LOADED[key] = real(run_dir)
+        return _LOADED[key]
+
+    monkeypatch.setattr(translate, "load_run_dir", load_run_dir)

@@ -1,0 +1,57 @@
+"""`tf-transformer evaluate`: its scores are the metric of what `translate` outputs, greedy and beam."""
+
+import json
+
+import pytest
+
+from tf_transformer.cli import main
+from tf_transformer.commands.evaluate import decoding_rows
+from tf_transformer.config import DecodingConfig
+
+
+def test_greedy_row_scores_what_translate_outputs(trained_run, tmp_path, capsys):
+    from tf_transformer.data import load_corpus
+    from tf_transformer.evaluation import scores_for
+
+    run_dir, summary = trained_run["run_dir"], tmp_path / "scores.json"
+    assert main(["evaluate", "--run-dir", run_dir, "--split", "dev", "--limit", "8", "--beam-size", "2",
+                 "--json", str(summary), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "greedy" in table and "beam 2" in table and "bleu" in table
+    result = json.loads(summary.read_text(encoding="utf-8"))
+    assert result["task"] == "translation" and result["sources"] == 8
+    assert [row["decoding"] for row in result["results"]] == ["greedy", "beam 2"]
+
+    grouped = load_corpus(trained_run["recipe"].data).grouped("dev")[:8]
+    sources = tmp_path / "sources.txt"
+    sources.write_text("".join(source + "\n" for source, _ in grouped), encoding="utf-8")
+    assert main(["translate", "--run-dir", run_dir, "--beam-size", "1", "--input", str(sources), "--quiet"]) == 0
+    hypotheses = capsys.readouterr().out.splitlines()
+    expected = scores_for("translation", hypotheses, [references for _, references in grouped])
+    for row in result["results"]:
+        assert 0.0 <= row["bleu"] <= 100.0 and 0.0 <= row["chrf"] <= 100.0
+    assert result["results"][0]["bleu"] == pytest.approx(expected["bleu"])
+    assert result["results"][0]["chrf"] == pytest.approx(expected["chrf"])
+
+
+def test_beam_row_uses_the_recipe_beam_unless_told_and_beam_1_is_greedy_only():
+    assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=5))] == ["greedy", "beam 5"]
+    assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=1))] == ["greedy", "beam 4"]
+    assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=5), beam_size=1)] == ["greedy"]
+    assert decoding_rows(DecodingConfig(length_penalty=0.2), 3)[1][2]["length_penalty"] == 0.2
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--limit", "0"], "--limit"),
+    (["--json", "/nonexistent/dir/scores.json"], "/nonexistent/dir/scores.json"),
+])
+def test_mistakes_are_one_line_errors(trained_run, capsys, extra, expected):
+    assert main(["evaluate", "--run-dir", trained_run["run_dir"], *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and expected in err
+
+
+def test_a_missing_run_directory_is_a_one_line_error(tmp_path, capsys):
+    assert main(["evaluate", "--run-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "nowhere" in err
