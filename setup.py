@@ -23,7 +23,7 @@ setup(
         "tensorboard",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "tensorflow-serving-api"],  # PredictRequest protos in tests/export
     },
     entry_points={"console_scripts": ["tf-transformer=tf_transformer.cli:main"]},
 )
