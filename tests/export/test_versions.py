@@ -95,3 +95,12 @@ def test_a_killed_export_leaves_no_version_directory(trained_run, tmp_path):
     assert model_dir.is_dir(), "the export never started writing"
     assert [name for name in os.listdir(model_dir) if name.isdigit()] == []
     assert next_version(model_dir) == 1
+
+
+def test_exporting_something_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys):
+    from tf_transformer.cli import main
+
+    assert main(["export", "--run-dir", str(tmp_path / "nothing")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not a run directory" in error, error
+    assert not os.path.exists("saved_models/nothing")
