@@ -4,7 +4,8 @@ import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID
 from tf_transformer.decoding.greedy import FORBIDDEN_IDS, NEGATIVE, forbid_reserved, same_shapes, write_column
-from tf_transformer.decoding.limits import DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, prepare_source
+from tf_transformer.decoding.limits import (DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, drop_padding_columns,
+                                            prepare_source)
 from tf_transformer.decoding.steps import make_steps
 from tf_transformer.errors import ConfigError
 
@@ -18,7 +19,7 @@ _penalty = length_penalty  # beam_search_decode's argument `length_penalty` (α)
 
 
 def beam_search_decode(model, source_ids, beam_size=4, length_penalty=0.6, max_length=None, n_best=1,
-                       max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True, stop_at_end=True):
+                       max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True, stop_at_end=True, trim=True):
     """Keep the `beam_size` best hypotheses per source; return the `n_best` best finished ones.
 
     Hypotheses are ranked by score = (sum of token log-probabilities) / ((5 + L) / 6)^α with L the number of
@@ -29,7 +30,7 @@ def beam_search_decode(model, source_ids, beam_size=4, length_penalty=0.6, max_l
     self-attention part is gathered by parent beam every step.
 
     Args:
-        model, source_ids, max_length, max_extra_length, use_cache, stop_at_end: as `greedy_decode`.
+        model, source_ids, max_length, max_extra_length, use_cache, stop_at_end, trim: as `greedy_decode`.
         beam_size: hypotheses kept per source (K); 1 gives greedy decoding's tokens.
         length_penalty: α; 0 ranks by the plain sum of log-probabilities.
         n_best: how many hypotheses to return per source, 1 <= n_best <= beam_size.
@@ -95,5 +96,4 @@ def beam_search_decode(model, source_ids, beam_size=4, length_penalty=0.6, max_l
         (tf.constant(0), sequence, log_probs, lengths, finished, steps.state))
     scores, order = tf.math.top_k(log_probs / _penalty(lengths, alpha), n_best)  # [B, n_best]
     sequence = tf.gather(tf.reshape(sequence, [batch_size, beam_size, -1]), order, batch_dims=1)
-    longest = tf.reduce_max(tf.concat([tf.reshape(tf.gather(lengths, order, batch_dims=1), [-1]), [0]], 0))
-    return sequence[:, :, 1:1 + longest], scores
+    return (drop_padding_columns(sequence[:, :, 1:]) if trim else sequence[:, :, 1:]), scores

@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID
-from tf_transformer.decoding.limits import DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, prepare_source
+from tf_transformer.decoding.limits import (DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, drop_padding_columns,
+                                            prepare_source)
 from tf_transformer.decoding.steps import make_steps
 
 # Tokens a decoder may never choose: padding (it marks "no token") and [START] (only ever the first input).
@@ -13,7 +14,7 @@ NEGATIVE = -1e9  # logit/score of forbidden choices: finite, so sums and divisio
 
 
 def greedy_decode(model, source_ids, max_length=None, max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True,
-                  stop_at_end=True):
+                  stop_at_end=True, trim=True):
     """Pick the most probable token at every step until [END] or the row's length limit.
 
     Works eagerly and inside a `tf.function` with symbolic inputs (one `tf.while_loop`, static shapes). Build the
@@ -27,6 +28,7 @@ def greedy_decode(model, source_ids, max_length=None, max_extra_length=DEFAULT_M
         max_extra_length: see max_length.
         use_cache: False recomputes the whole prefix every step (the TF tutorial's loop; tests and benchmarks).
         stop_at_end: False keeps decoding after [END] to the full length (fair speed comparisons).
+        trim: drop the output columns that are 0 in every row; False keeps the static width L (XLA needs it).
 
     Returns:
         (target_ids int32 [B, T]: without [START], up to and including [END], then 0s; T is the longest row;
@@ -34,7 +36,7 @@ def greedy_decode(model, source_ids, max_length=None, max_extra_length=DEFAULT_M
         A source of only padding gives an all-0 row and score 0.
     """
     return decode_one_hypothesis(model, source_ids, _most_probable, max_length, max_extra_length, use_cache,
-                                 stop_at_end)
+                                 stop_at_end, trim)
 
 
 def _most_probable(logits, step):
@@ -68,7 +70,7 @@ def same_shapes(new, old):
 
 
 def decode_one_hypothesis(model, source_ids, choose, max_length=None, max_extra_length=DEFAULT_MAX_EXTRA_LENGTH,
-                          use_cache=True, stop_at_end=True):
+                          use_cache=True, stop_at_end=True, trim=True):
     """The loop behind greedy and sampling: one hypothesis per source, each stopping at its own [END] or limit.
 
     Args:
@@ -104,7 +106,7 @@ def decode_one_hypothesis(model, source_ids, choose, max_length=None, max_extra_
             finished |= tf.equal(tokens, END_ID)
         return step + 1, sequence, lengths, scores, finished, state
 
-    _, sequence, lengths, scores, _, _ = tf.while_loop(
+    _, sequence, _, scores, _, _ = tf.while_loop(
         keep_going, lambda *loop: same_shapes(advance(*loop), loop),
         (tf.constant(0), sequence, lengths, scores, finished, steps.state))
-    return sequence[:, 1:1 + tf.reduce_max(tf.concat([lengths, [0]], 0))], scores
+    return (drop_padding_columns(sequence[:, 1:]) if trim else sequence[:, 1:]), scores

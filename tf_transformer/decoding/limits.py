@@ -58,6 +58,13 @@ def warn_if_truncated(model, source_ids):
     return bool(cut.size)
 
 
+def drop_padding_columns(target_ids):
+    """target_ids int32 [..., L] cut to [..., T], T = the most non-zero tokens of any row (searches never emit 0)."""
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(target_ids, PAD_ID), tf.int32), axis=-1)
+    longest = tf.reduce_max(tf.concat([tf.reshape(lengths, [-1]), [0]], axis=0))
+    return target_ids[..., :longest]
+
+
 def decode_lengths(model, source_ids, max_length=None, max_extra_length=DEFAULT_MAX_EXTRA_LENGTH):
     """The decoding buffer length and each row's own limit.
 

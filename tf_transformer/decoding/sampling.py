@@ -8,7 +8,7 @@ from tf_transformer.errors import ConfigError
 
 
 def sample_decode(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=None, max_length=None,
-                  max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True, stop_at_end=True):
+                  max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True, stop_at_end=True, trim=True):
     """Draw one output per source: token ~ softmax(filtered logits / temperature) at every step.
 
     The draw is Gumbel-max (argmax of logits + Gumbel noise from uniform random numbers): plain TensorFlow ops
@@ -17,7 +17,7 @@ def sample_decode(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=N
     on the batch it is in. Without a seed every call draws afresh.
 
     Args:
-        model, source_ids, max_length, max_extra_length, use_cache, stop_at_end: as `greedy_decode`.
+        model, source_ids, max_length, max_extra_length, use_cache, stop_at_end, trim: as `greedy_decode`.
         temperature: > 0; below 1 sharpens, above 1 flattens the distribution.
         top_k: keep only the k most probable tokens (0 = all).
         top_p: keep the smallest set of most probable tokens whose probability reaches top_p (1.0 = all).
@@ -45,7 +45,8 @@ def sample_decode(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=N
         gumbel = -tf.math.log(-tf.math.log(uniform))
         return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 
-    return decode_one_hypothesis(model, source_ids, draw, max_length, max_extra_length, use_cache, stop_at_end)
+    return decode_one_hypothesis(model, source_ids, draw, max_length, max_extra_length, use_cache, stop_at_end,
+                                 trim)
 
 
 def filter_logits(logits, top_k=0, top_p=1.0):
