@@ -24,5 +24,12 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/attention.py
 
+# The quick start's main job: train the default recipe (resumes if runs/g2p_tiny exists), export, translate.
+DEMO_RUN := runs/g2p_tiny
+demo: $(STAMP)
+	$(BIN)/tf-transformer train --config training/configs/g2p_tiny.yaml --run-dir $(DEMO_RUN)
+	$(BIN)/tf-transformer evaluate --run-dir $(DEMO_RUN) --split test --limit 300
+	$(BIN)/tf-transformer translate --model saved_models/g2p_tiny transformer attention tensorflow keras
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

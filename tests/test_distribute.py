@@ -274,10 +274,6 @@ def test_mirrored_over_two_cpus_trains_to_the_default_strategy_weights(mirrored_
     assert apart < 1e-2 * moved, (apart, moved)  # summation order only: far below what training moved
 
 
-@pytest.mark.xfail(strict=True, reason="losses.MaskedCrossEntropy returns the per-replica mean unscaled (Keras "
-                   "scales only its own reductions by 1/num_replicas_in_sync), so under N replicas the logged "
-                   "loss and the summed gradients are N times too large; remove this mark once losses.py "
-                   "divides by tf.distribute.get_strategy().num_replicas_in_sync")
 def test_mirrored_over_two_cpus_reports_the_default_strategy_loss(mirrored_run):
     losses = json.loads((mirrored_run / "mirrored.json").read_text())["losses"]
     np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=1e-3)

@@ -4,6 +4,7 @@ Both ignore padding (id 0 in y_true) and average over real tokens, so padding a 
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tf_transformer.config import PAD_ID
@@ -35,7 +36,10 @@ class MaskedCrossEntropy(keras.losses.Loss):
         smooth = -ops.mean(log_probs, axis=-1)
         per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
         mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
-        return ops.sum(per_token * mask) / ops.maximum(ops.sum(mask), 1.0)
+        # Each replica returns its mean; Keras sums the replicas' gradients and logs, so scale by 1/replicas
+        # (Keras does this itself only for its built-in reductions).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return ops.sum(per_token * mask) / ops.maximum(ops.sum(mask), 1.0) / replicas
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing, "pad_id": self.pad_id}

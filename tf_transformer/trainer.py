@@ -85,6 +85,7 @@ def train(recipe, run_dir, verbose=True):
                       metrics=[MaskedAccuracy(), TokenCount()],
                       steps_per_execution=recipe.training.steps_per_execution,
                       jit_compile=recipe.training.jit_compile)
+        model.optimizer.build(model.trainable_variables)  # before fit: otherwise the train step traces twice
     say(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
         f"{steps_per_epoch} steps per epoch")
 
@@ -92,14 +93,15 @@ def train(recipe, run_dir, verbose=True):
     state, weights = ResumableBackup.load(backup_dir)
     epoch, step = 0, 0
     if state is not None:
-        model.optimizer.build(model.trainable_variables)
         model.load_weights(weights)
         epoch, step = state["epoch"], state["step"]
         say(f"resuming at epoch {epoch + 1}, step {step} (global step {state['global_step']})")
 
     callbacks, progress, backup = _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer,
                                              corpus, task, steps_per_epoch, verbose and chief, backup_dir)
-    epochs, validation = recipe.training.epochs, dataset("dev") if corpus.splits["dev"] else None
+    epochs = recipe.training.epochs
+    # repeated, with a fixed number of steps: every worker of a multi-worker run then runs the same count
+    validation = dataset("dev", repeat=True) if validation_steps else None
     history = {}
     if epoch < epochs and step:  # finish the interrupted epoch first
         progress.step_offset = backup.step_offset = step
