@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tf_transformer.attention_map import attention_map, plot_attention, select_panels
+from tf_transformer.attention_map import attention_map, plot_attention, select_panels, token_labels
 from tf_transformer.cli import main
 from tf_transformer.config import END_ID, PAD_ID, START_ID
 
@@ -47,17 +47,25 @@ def test_panels_average_heads_or_pick_one(run, tmp_path):
     ((title, matrix),) = select_panels(weights, layer=2, head=3)
     assert title == "layer 2, head 3"
     np.testing.assert_array_equal(matrix, weights[1, 2])
-    attention = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "ab cd")
-    assert attention.source_tokens[2] == "␣"  # a space is drawn visibly
+    attention = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "abcd")
     path = plot_attention(attention, str(tmp_path / "one_head.png"), layer=1, head=2)
     assert open(path, "rb").read(8) == PNG_SIGNATURE
+
+
+def test_labels_show_spaces_and_unknown_ids_visibly():
+    class Vocabulary:
+        def vocabulary(self):
+            return ["[PAD]", "[UNK]", "[START]", "[END]", " ", "a b", "x"]
+
+    assert token_labels(Vocabulary(), [6, 4, 5, 99, 3]) == ["x", "␣", "a␣b", "[UNK]", "[END]"]
 
 
 def test_command_writes_a_png_and_prints_the_translation(trained_run, run, tmp_path, capsys):
     output = tmp_path / "attention.png"
     assert main(["attention", "--run-dir", trained_run["run_dir"], "gfedcba", "--output", str(output)]) == 0
     printed = capsys.readouterr().out.splitlines()
-    expected = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "gfedcba")
+    expected = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "gfedcba",
+                             trained_run["recipe"].decoding.max_extra_length)
     assert printed[0] == expected.translation and str(output) in printed[1]
     data = output.read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > 5000
