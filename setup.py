@@ -21,6 +21,7 @@ setup(
         "sacrebleu>=2.4",
         "rapidfuzz>=3",
         "tensorboard",
+        "matplotlib>=3.7",
     ],
     extras_require={
         "test": ["pytest", "tensorflow-serving-api"],  # PredictRequest protos in tests/export
