@@ -16,11 +16,6 @@ from tf_transformer.text import build_tokenizer
 
 
 @pytest.fixture(scope="module")
-def cmudict():
-    return load_corpus(DataConfig(corpus="cmudict"))
-
-
-@pytest.fixture(scope="module")
 def small(cmudict):
     """1500 training pairs (every 80th) with char / whitespace tokenizers built on the whole train split."""
     train = cmudict.splits["train"]
