@@ -65,8 +65,8 @@ def trained_run(tmp_path_factory):
         "target_tokenizer": {"kind": "whitespace", "vocab_size": None},
         "model": {"preset": "tiny", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "max_length": 16,
                   "dropout": 0.0},
-        "training": {"epochs": 2, "steps_per_epoch": 40, "warmup_steps": 40, "backup_every_steps": 1000,
-                     "evaluate_max_examples": 8},
+        "training": {"epochs": 1, "steps_per_epoch": 80, "warmup_steps": 40, "backup_every_steps": 1000,
+                     "evaluate_every_epochs": 0},
         "decoding": {"beam_size": 3, "length_penalty": 0.6, "max_extra_length": 4},
         "export": {"directory": str(root / "saved_models")},
     })
