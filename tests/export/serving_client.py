@@ -118,7 +118,8 @@ def main():
                       for name in ("serving_default", "greedy")}
     result["ids"] = plain(signatures["translate_ids"](source_ids=tf.constant(request["ids"], tf.int32)))
     proto = tensor_pb2.TensorProto.FromString(base64.b64decode(request["predict"]["text"]))
-    result["predict"] = plain(signatures[request["predict"]["signature_name"]](text=tf.constant(tf.make_ndarray(proto))))
+    signature = signatures[request["predict"]["signature_name"]]
+    result["predict"] = plain(signature(text=tf.constant(tf.make_ndarray(proto))))
     result["rest"] = {name: rest(signatures, body) for name, body in request["rest"].items()}
     result["modules"] = sorted(name for name in sys.modules if name.split(".")[0] == "tf_transformer")
     with open(result_path, "w", encoding="utf-8") as file:
