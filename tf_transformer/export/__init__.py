@@ -17,7 +17,7 @@ __all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "
 
 def __getattr__(name):
     # saved_model imports TensorFlow and the model; keep `latest_version` importable without that cost.
-    if name in ("export_saved_model", "export_run", "export_loaded", "ServingModule", "SIGNATURES"):
+    if name in ("export_saved_model", "export_run", "export_loaded", "ServingModule", "Translator", "SIGNATURES"):
         from tf_transformer.export import saved_model
 
         return getattr(saved_model, name)
