@@ -21,7 +21,7 @@ def add_parser(subparsers):
 
 def run(args):
     from tf_transformer.attention_map import attention_map, plot_attention, select_panels
-    from tf_transformer.commands.translate import load_run_dir
+    from tf_transformer.commands.translate import load_run_dir, one_line_warnings
     from tf_transformer.errors import ConfigError
 
     if not args.output.lower().endswith(".png"):
@@ -30,7 +30,8 @@ def run(args):
     config = run_.model.config
     select_panels(_shape_only(config), args.layer, args.head)  # check the ranges before decoding
     extra = run_.recipe.decoding.max_extra_length if args.max_extra_length is None else args.max_extra_length
-    attention = attention_map(run_.model, run_.source_tokenizer, run_.target_tokenizer, args.text, extra)
+    with one_line_warnings():
+        attention = attention_map(run_.model, run_.source_tokenizer, run_.target_tokenizer, args.text, extra)
     plot_attention(attention, args.output, args.layer, args.head)
     print(attention.translation)
     print(f"wrote {args.output}: {len(attention.output_tokens)} output x {len(attention.source_tokens)} source "

@@ -25,7 +25,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from tf_transformer.commands.translate import RunDirTranslator, load_run_dir, translate_texts
+    from tf_transformer.commands.translate import RunDirTranslator, load_run_dir, one_line_warnings, translate_texts
     from tf_transformer.data import load_corpus
     from tf_transformer.errors import ConfigError, DataError
     from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
@@ -49,7 +49,8 @@ def run(args):
         translator = RunDirTranslator(run_, method, options)
         translator.translate_batch(sources[:1])  # trace the decoding function outside the timing
         start = time.perf_counter()
-        results = translate_texts(translator, sources, args.batch_size, progress=not args.quiet)
+        with one_line_warnings():
+            results = translate_texts(translator, sources, args.batch_size, progress=not args.quiet)
         seconds = time.perf_counter() - start
         hypotheses = [text for text, _ in results]
         rows.append({"decoding": label, "method": method, "options": options,

@@ -11,9 +11,11 @@ Decoding: a run directory decodes with its recipe's beam size by default (`decod
 `--run-dir`. `--scores` appends `<TAB>SCORE` (log-probability, length-penalised for beam search) to each line.
 """
 
+import contextlib
 import os
 import sys
 import time
+import warnings
 
 from tf_transformer.errors import ConfigError, DataError, ModelPathError
 
@@ -56,11 +58,20 @@ def run(args):
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     texts, _ = read_inputs(args)  # input mistakes fail before the model loads
-    translator = export_translator(args) if args.model else run_dir_translator(args)
-    results = translate_texts(translator, texts, args.batch_size,
-                              progress=bool(args.input) and not args.quiet)
+    with one_line_warnings():
+        translator = export_translator(args) if args.model else run_dir_translator(args)
+        results = translate_texts(translator, texts, args.batch_size,
+                                  progress=bool(args.input) and not args.quiet)
     write_outputs(results, args.output, scores=args.scores)
     return 0
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Inside: Python warnings (e.g. `TruncationWarning` for over-long inputs) print as `warning: ...` on stderr."""
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+        yield
 
 
 # ---- inputs and outputs ----------------------------------------------------------------------------------------
