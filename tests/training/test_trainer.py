@@ -36,6 +36,7 @@ def _recipe(tmp_path, **sections):
         "model": {"preset": "tiny", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "max_length": 16},
         "training": {"epochs": EPOCHS, "steps_per_epoch": STEPS, "backup_every_steps": 2, "warmup_steps": 50,
                      "evaluate_max_examples": 10},
+        "export": {"directory": str(tmp_path / "saved_models")},
     }
     for section, values in sections.items():
         recipe.setdefault(section, {}).update(values)
@@ -80,6 +81,7 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path):
     final, _ = ResumableBackup.load(str(backup))
     assert final == {"epoch": EPOCHS, "step": 0, "global_step": EPOCHS * STEPS}   # step counter continued
     assert (run_dir / "model.keras").is_file()
+    assert (tmp_path / "saved_models" / "reverse" / "1" / "saved_model.pb").is_file()   # training ends by exporting
 
 
 @pytest.mark.parametrize("override, message", [
