@@ -6,14 +6,25 @@ Errors a user can fix (`TransformerError`) print as one line and exit with statu
 
 import argparse
 import importlib
+import os
 import sys
 
-from tf_transformer.commands import COMMANDS
-from tf_transformer.errors import TransformerError
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ info lines on the terminal
+
+from tf_transformer.commands import COMMANDS  # noqa: E402
+from tf_transformer.errors import TransformerError  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other error of the CLI (sub-command parsers inherit it)."""
+
+    def error(self, message):
+        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tf-transformer", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tf-transformer", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
