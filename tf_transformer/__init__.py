@@ -3,7 +3,11 @@
     from tf_transformer import Transformer, ModelConfig, layers
 """
 
-from tf_transformer.backend import ensure_tensorflow_backend
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # before TensorFlow loads: hide its C++ INFO lines (not warnings)
+
+from tf_transformer.backend import ensure_tensorflow_backend  # noqa: E402
 
 ensure_tensorflow_backend()
 

@@ -6,13 +6,10 @@ Errors a user can fix (`TransformerError`) print as one line and exit with statu
 
 import argparse
 import importlib
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ info lines on the terminal
-
-from tf_transformer.commands import COMMANDS  # noqa: E402
-from tf_transformer.errors import TransformerError  # noqa: E402
+from tf_transformer.commands import COMMANDS
+from tf_transformer.errors import TransformerError
 
 
 class _Parser(argparse.ArgumentParser):
