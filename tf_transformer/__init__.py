@@ -3,11 +3,7 @@
     from tf_transformer import Transformer, ModelConfig, layers
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # before TensorFlow loads: hide its C++ INFO lines (not warnings)
-
-from tf_transformer.backend import ensure_tensorflow_backend  # noqa: E402
+from tf_transformer.backend import ensure_tensorflow_backend
 
 ensure_tensorflow_backend()
 
