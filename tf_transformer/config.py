@@ -207,7 +207,7 @@ class DataConfig:
         max_source_length, max_target_length: tokens (targets with [START]/[END]); longer pairs are dropped.
         truncate: cut longer pairs to the maximum lengths instead of dropping them.
         tokens_per_batch: per-replica token budget of a batch (source + target tokens, padding included).
-        shuffle_buffer: examples in the shuffle buffer.
+        shuffle_buffer: pairs bucketed together (a pool); every epoch first shuffles all pairs, seeded.
         limit: read at most this many training pairs (None = all).
         seed: shuffling seed.
     """
