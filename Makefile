@@ -21,8 +21,9 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests
 
+# Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 40 minutes on 2 cores.
 bench: $(STAMP)
-	$(BIN)/python bench/attention.py
+	for script in attention data decode serve train; do $(BIN)/python bench/$$script.py || exit 1; done
 
 # The quick start's main job: train the default recipe (resumes if runs/g2p_tiny exists), export, translate.
 DEMO_RUN := runs/g2p_tiny
