@@ -19,9 +19,9 @@ Tokens/s counts real (non-pad) source tokens plus real target_out tokens. FLOPs 
 config, forward + backward (= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embeddings
 gathers (for L layers, width d, feed-forward width f, target vocabulary V):
 
-    per source token: 6 · L · (4d² + 2df  +  2d²)     encoder layer; + the decoder's cross-attention K, V projections
+    per source token: 6 · L · (4d² + 2df  +  2d²)     encoder layer + the decoder's cross-attention K, V
     per target token: 6 · (L · (6d² + 2df) + dV)     decoder self-attention Q K V O, cross Q O, FFN; output softmax
-    per sequence:     12 · L · d · (S² + T² + T·S)   attention scores QKᵀ and weighted values AV (causal not halved)
+    per sequence:     12 · L · d · (S² + T² + T·S)   scores QKᵀ and weighted values AV (causal not halved)
 
 i.e. ~6 × parameters-in-matmuls per token plus the attention terms. MFU = achieved FLOP/s / the fp32 peak
 measured in the same run (median of a 2048³ `tf.linalg.matmul` in a `tf.function`, interleaved with the fits,
@@ -57,6 +57,8 @@ SHAPES = {
                              source_lengths=(25, 30), target_lengths=(25, 30), batch=2, steps=32, repeats=2),
 }
 PEAK_SIZE = 2048
+COLUMNS = ["shape", "model", "jit_compile", "steps_per_execution", "step_ms", "tokens_per_s", "gflops_per_s", "mfu_%",
+           "peak_gflops_per_s", "ours/tutorial", "vs jit=off spe=1"]
 
 
 def train_flops(config, source_lengths, target_lengths):
@@ -131,6 +133,8 @@ def main():
     parser.add_argument("--steps", type=int, default=None, help="steps per timed fit (default: the shape's)")
     parser.add_argument("--batch", type=int, default=None, help="pairs per batch (default: the shape's)")
     parser.add_argument("--distinct", type=int, default=8, help="distinct batches the dataset cycles over")
+    parser.add_argument("--dropout", type=float, default=None, help="override the preset's dropout (0.1)")
+    parser.add_argument("--name", default="train", help="results go to bench/results/NAME.json")
     args = parser.parse_args()
 
     rows, extra = [], {"shapes": {}, "what": __doc__.split("\n\n")[2]}
@@ -141,7 +145,8 @@ def main():
         if steps % args.distinct or any(steps % spe for spe in args.spe):
             parser.error(f"--steps {steps} must be a multiple of --distinct and of every --spe")
         keras.utils.set_random_seed(0)
-        config = ModelConfig.preset(shape["preset"], **shape["overrides"])
+        config = ModelConfig.preset(shape["preset"], **shape["overrides"],
+                                    **({} if args.dropout is None else {"dropout": args.dropout}))
         (source, target_in, target_out), source_lengths, target_lengths = make_batches(
             config, shape, args.distinct, np.random.default_rng(0))
         dataset = tf.data.Dataset.from_tensor_slices(((source, target_in), target_out)).repeat().prefetch(2)
@@ -185,9 +190,7 @@ def main():
         del models, functions
         keras.backend.clear_session()
         # after each shape, so that a long run interrupted later keeps what it measured
-        report("train", ["shape", "model", "jit_compile", "steps_per_execution", "step_ms", "tokens_per_s",
-                         "gflops_per_s", "mfu_%", "peak_gflops_per_s", "ours/tutorial", "vs jit=off spe=1"], rows,
-               extra)
+        report(args.name, COLUMNS, rows, extra)
 
 
 if __name__ == "__main__":
