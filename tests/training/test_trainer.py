@@ -56,7 +56,6 @@ def _env():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 
 
-@pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_command(tmp_path):
     recipe, run_dir = _recipe(tmp_path), tmp_path / "run"
     process = subprocess.Popen(_train_command(recipe, run_dir), cwd=ROOT, env=_env(),
