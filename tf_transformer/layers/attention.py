@@ -3,6 +3,7 @@
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 _MASKED = -1e9  # added to masked scores; exp() of it underflows to exactly 0 in float32
@@ -79,15 +80,14 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_projection.build((*query_shape[:-1], self.d_model))
 
     def _split_heads(self, x, parts):
-        """[B, T, parts·d_model] → `parts` tensors [B, h, T, d_k]."""
-        x = ops.reshape(x, (-1, ops.shape(x)[1], parts, self.num_heads, self.head_size))
-        x = ops.transpose(x, (2, 0, 3, 1, 4))
-        return [x[i] for i in range(parts)]
+        """[B, T, parts·d_model] → `parts` tensors [B, T, h, d_k] (a reshape: no data moves)."""
+        x = ops.reshape(x, (-1, ops.shape(x)[1], parts * self.num_heads, self.head_size))
+        return ops.split(x, parts, axis=2) if parts > 1 else [x]
 
     def project_key_value(self, memory):
         """Cross-attention keys and values of the encoder output [B, S, d_model]: {"key", "value"} [B, h, S, d_k]."""
         key, value = self._split_heads(self.key_value(memory), 2)
-        return {"key": key, "value": value}
+        return {"key": ops.transpose(key, (0, 2, 1, 3)), "value": ops.transpose(value, (0, 2, 1, 3))}
 
     def empty_cache(self, batch_size, max_length, dtype="float32"):
         """Zero self-attention cache {"key", "value"} of static shape [batch_size, h, max_length, d_k]."""
@@ -96,30 +96,31 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def call(self, query, memory=None, attention_mask=None, cache=None, cache_index=None, training=False,
              return_attention_scores=False):
+        # Keys/values are [B, S, h, d_k] in a full pass and [B, h, L, d_k] in a cache; einsum takes either layout
+        # without an explicit transpose ("keys" names the layout for the two contractions below).
         if self.self_attention:
             q, key, value = self._split_heads(self.qkv(query), 3)
+            keys = "bshd"
             if cache is not None:
-                key, value = (self._write(cache[name], new, cache_index) for name, new in
-                              (("key", key), ("value", value)))
-                cache = {"key": key, "value": value}
+                key, value = (self._write(cache[name], ops.transpose(new, (0, 2, 1, 3)), cache_index)
+                              for name, new in (("key", key), ("value", value)))
+                cache, keys = {"key": key, "value": value}, "bhsd"
         else:
             (q,) = self._split_heads(self.query_projection(query), 1)
             if cache is not None:
-                key, value = cache["key"], cache["value"]
+                key, value, keys = cache["key"], cache["value"], "bhsd"
             else:
-                key, value = self.project_key_value(memory).values()
-        scores = ops.matmul(ops.cast(q, "float32"), ops.transpose(ops.cast(key, "float32"), (0, 1, 3, 2)))
-        scores = scores / math.sqrt(self.head_size)
+                key, value = self._split_heads(self.key_value(memory), 2)
+                keys = "bshd"
+        q = q * ops.cast(1.0 / math.sqrt(self.head_size), q.dtype)
+        scores = ops.cast(ops.einsum(f"bthd,{keys}->bhts", q, ops.cast(key, q.dtype)), "float32")
         if attention_mask is not None:
             mask = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)  # [B, 1, T, S]: same for every head
             scores = ops.where(mask, scores, ops.cast(_MASKED, scores.dtype))
-        scores = scores - ops.max(scores, axis=-1, keepdims=True)
-        weights = ops.exp(scores)
-        weights = weights / ops.sum(weights, axis=-1, keepdims=True)  # softmax; ops.softmax warns when S == 1
+        weights = tf.nn.softmax(scores, axis=-1)  # float32; keras.ops.softmax warns on every call when S == 1
         dropped = self.weights_dropout(ops.cast(weights, self.compute_dtype), training=training)
-        context = ops.matmul(dropped, ops.cast(value, self.compute_dtype))  # [B, h, T, d_k]
-        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (-1, ops.shape(query)[1], self.d_model))
-        output = self.output_projection(context)
+        context = ops.einsum(f"bhts,{keys}->bthd", dropped, ops.cast(value, self.compute_dtype))
+        output = self.output_projection(ops.reshape(context, (-1, ops.shape(query)[1], self.d_model)))
         result = (output,) + ((weights,) if return_attention_scores else ())
         if self.self_attention and cache is not None:
             result += (cache,)

@@ -96,7 +96,7 @@ class TokenEmbedding(keras.layers.Layer):
         """Vocabulary logits x · Eᵀ for decoder states x [B, T, d_model] → [B, T, vocab_size]."""
         if not self.built:
             self.build()
-        return ops.matmul(x, ops.transpose(ops.cast(self.embeddings, x.dtype)))
+        return ops.einsum("...d,vd->...v", x, ops.cast(self.embeddings, x.dtype))  # no transposed copy of E
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.d_model)
