@@ -137,6 +137,39 @@ class Tokenizer(tf.Module):
         return f"<{type(self).__name__} vocab_size={self.vocab_size} lowercase={self.lowercase}>"
 
 
+class VocabularyTokenizer(Tokenizer):
+    """A tokenizer that splits text into units in the graph and maps each unit through `vocab.txt` (an asset).
+
+    Subclasses give `_split(text) -> RaggedTensor of unit strings` and the `separator` detokenize joins with.
+    """
+
+    files = ("vocab.txt",)
+    separator = ""
+
+    def _build(self, directory):
+        path = os.path.join(directory, "vocab.txt")
+        self._size = len(read_vocabulary(path))
+        self.vocab_file = tf.saved_model.Asset(path)
+        self._to_id, self._to_token = lookup_tables(self.vocab_file)
+
+    def _num_tokens(self):
+        return self._size
+
+    def _split(self, text):
+        raise NotImplementedError
+
+    def _tokenize(self, text):
+        units = self._split(normalization.fold_whitespace_graph(text))
+        return units.with_flat_values(self._to_id.lookup(units.flat_values))
+
+    def _detokenize(self, ids):
+        tokens = ids.with_flat_values(self._to_token.lookup(tf.cast(ids.flat_values, tf.int64)))
+        return tf.strings.reduce_join(tokens, axis=-1, separator=self.separator)
+
+    def _normalize_words(self, text):
+        return normalization.fold_whitespace(text)
+
+
 def read_vocabulary(path):
     """The tokens of a vocab.txt (one per line; a line may be a single space), checked for the reserved ids."""
     try:
