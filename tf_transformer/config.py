@@ -322,7 +322,7 @@ class Recipe:
 
 _ModelOverrides = dataclasses.make_dataclass(
     "_ModelOverrides",
-    [(f.name, typing.Optional[f.type if not isinstance(f.type, str) else eval(f.type)], None)  # noqa: S307
+    [(f.name, typing.Optional[f.type], None)
      for f in dataclasses.fields(ModelConfig) if f.name not in ("source_vocab_size", "target_vocab_size")])
 
 
