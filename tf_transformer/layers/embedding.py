@@ -96,7 +96,8 @@ class TokenEmbedding(keras.layers.Layer):
         """Vocabulary logits x · Eᵀ for decoder states x [B, T, d_model] → [B, T, vocab_size]."""
         if not self.built:
             self.build()
-        return ops.einsum("...d,vd->...v", x, ops.cast(self.embeddings, x.dtype))  # no transposed copy of E
+        # One 2-D matmul: an einsum with broadcasting here made its gradient materialise [B, T, V, d_model].
+        return ops.tensordot(x, ops.cast(self.embeddings, x.dtype), axes=[[x.ndim - 1], [1]])
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.d_model)
