@@ -32,3 +32,21 @@ def test_embedding_is_scaled_and_logits_use_the_same_matrix(rng):
     np.testing.assert_allclose(vectors[0], matrix[[4, 7, 29]] * 4.0, atol=1e-6)
     states = rng.normal(size=(1, 2, 16)).astype("float32")
     np.testing.assert_allclose(embedding.logits(states), states @ matrix.T, atol=1e-5)
+
+
+def test_tied_softmax_gradient_never_builds_a_tensor_larger_than_the_logits_or_the_matrix():
+    import tensorflow as tf
+
+    embedding = TokenEmbedding(50, 16)
+    embedding.build()
+
+    @tf.function
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(embedding.logits(x))
+        return tape.gradient(loss, embedding.embeddings)
+
+    graph = gradient.get_concrete_function(tf.TensorSpec((4, 3, 16))).graph
+    largest = max(int(np.prod(output.shape)) for op in graph.get_operations() for output in op.outputs
+                  if output.shape.is_fully_defined())
+    assert largest <= max(4 * 3 * 50, 50 * 16)   # a broadcasting einsum here once built [B, T, V, d_model]
