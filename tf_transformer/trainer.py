@@ -9,11 +9,10 @@ so no epoch is repeated and step counters continue.
 """
 
 import dataclasses
-import logging
+import json
 import os
 
 import keras
-import tensorflow as tf
 
 from tf_transformer import distribute
 from tf_transformer.callbacks import Checkpoints, DevEvaluation, ProgressBar, ResumableBackup
@@ -24,9 +23,6 @@ from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount
 from tf_transformer.model import Transformer
 from tf_transformer.run_dir import RunPaths
 from tf_transformer.schedules import default_optimizer
-
-logger = logging.getLogger(__name__)
-
 
 def task_of(recipe):
     """"g2p" for the CMU dictionary (WER/PER), else "translation" (BLEU/chrF)."""
@@ -183,8 +179,6 @@ def _finish(model, paths, strategy, chief, history, task, say):
     best_path = os.path.join(paths.checkpoints, "best.json")
     best = None
     if chief and os.path.isfile(best_path):
-        import json
-
         with open(best_path, encoding="utf-8") as file:
             best = json.load(file)
         model.load_weights(paths.best_weights)
