@@ -4,6 +4,9 @@ Used by training's dev evaluation and by the `translate`/`evaluate` commands on 
 export does the same inside one tf.function (tf_transformer/export/).
 """
 
+import sys
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -26,33 +29,29 @@ class Translator:
 
     def __init__(self, model, source_tokenizer, target_tokenizer, method="greedy", **options):
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
+        self.method, self.options = method, options
         self.n_best = options.get("n_best", 1) if method == "beam" else 1
         self.decoder = BatchDecoder(model, method, **options)
 
     def translate(self, texts, batch_size=64, progress=False):
-        """Translate a list of strings.
+        """Translate a list of strings (see `translate_texts`): one (translation, score) per text, in input order,
+        or with n_best > 1 a list of n_best such pairs, best first."""
+        return translate_texts(self, texts, batch_size, progress)
 
-        Returns:
-            one (translation, score) per text in input order, or with n_best > 1 a list of n_best such pairs,
-            best first. Empty texts give ("", 0.0)-like results without failing.
-        """
-        texts = list(texts)
-        ids = self._tokenize(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))  # similar lengths share a batch
-        results = [None] * len(texts)
-        bar = _progress_bar(len(texts)) if progress else None
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            width = max(1, max(len(ids[i]) for i in rows))
-            batch = np.full((len(rows), width), PAD_ID, np.int32)
-            for row, i in enumerate(rows):
-                batch[row, :len(ids[i])] = ids[i]
-            target_ids, scores = self.decoder(batch)
-            for row, i in enumerate(rows):
-                results[i] = self._strings(target_ids[row], scores[row])
-            if bar:
-                bar.add(len(rows))
-        return results
+    def translate_batch(self, texts):
+        """Decode one batch of non-empty strings as one padded id array; results as in `translate`."""
+        ids = self._tokenize(list(texts))
+        batch = np.full((len(ids), max(1, max(len(row) for row in ids))), PAD_ID, np.int32)
+        for row, tokens in enumerate(ids):
+            batch[row, :len(tokens)] = tokens
+        target_ids, scores = self.decoder(batch)  # [B, T], [B] or with n-best [B, n, T], [B, n]
+        width = target_ids.shape[-1]
+        strings = [text.decode("utf-8") for text in
+                   self.target_tokenizer.detokenize(target_ids.reshape(-1, width)).numpy()]  # one call per batch
+        if self.n_best == 1:
+            return list(zip(strings, map(float, scores)))
+        n = self.n_best
+        return [list(zip(strings[row * n:(row + 1) * n], map(float, scores[row]))) for row in range(len(ids))]
 
     def _tokenize(self, texts, chunk=4096):
         ids = []
@@ -60,14 +59,52 @@ class Translator:
             ids.extend(self.source_tokenizer.tokenize(tf.constant(texts[start:start + chunk], tf.string)).to_list())
         return ids
 
-    def _strings(self, target_ids, scores):
-        if self.n_best == 1:
-            return self.target_tokenizer.detokenize(target_ids[None]).numpy()[0].decode("utf-8"), float(scores)
-        texts = self.target_tokenizer.detokenize(target_ids).numpy()
-        return [(text.decode("utf-8"), float(score)) for text, score in zip(texts, scores)]
+
+def translate_texts(translator, texts, batch_size=64, progress=False):
+    """Translate `texts` in input order, batching similar lengths; blank texts give ("", 0.0) without decoding
+    (with n-best: [("", 0.0)]).
+
+    Args:
+        translator: a `Translator`, or any object with `translate_batch(list of str) -> list of results` and
+            `n_best` (the CLI's SavedModel translator).
+        texts: list of str.
+        progress: draw a progress bar on stderr.
+    """
+    results = [("", 0.0) if translator.n_best == 1 else [("", 0.0)] for _ in texts]
+    order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
+    bar = Progress(len(order)) if progress else None
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        for i, result in zip(rows, translator.translate_batch([texts[i] for i in rows])):
+            results[i] = result
+        if bar:
+            bar.update(len(rows))
+    if bar:
+        bar.close()
+    return results
 
 
-def _progress_bar(total):
-    import keras
+class Progress:
+    """A one-line progress bar on stderr: `translated 120/500 (24%)  35.1 sentences/s`."""
 
-    return keras.utils.Progbar(total, unit_name="sentence")
+    def __init__(self, total, stream=None):
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+        self.stream = stream or sys.stderr
+        self._draw()
+
+    def update(self, count):
+        self.done += count
+        self._draw()
+
+    def close(self):
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self):
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        percent = 100 * self.done // max(self.total, 1)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] translated {self.done}/{self.total} "
+                          f"({percent}%)  {rate:.1f} sentences/s")
+        self.stream.flush()

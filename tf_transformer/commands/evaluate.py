@@ -25,7 +25,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from tf_transformer.commands.translate import RunDirTranslator, load_run_dir, one_line_warnings, translate_texts
+    from tf_transformer.commands.translate import load_run_dir, one_line_warnings
+    from tf_transformer.translation import Translator, translate_texts
     from tf_transformer.data import load_corpus
     from tf_transformer.errors import ConfigError, DataError
     from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
@@ -46,7 +47,7 @@ def run(args):
     sources, references = [source for source, _ in grouped], [options for _, options in grouped]
     rows = []
     for label, method, options in decoding_rows(recipe.decoding, args.beam_size):
-        translator = RunDirTranslator(run_, method, options)
+        translator = Translator(run_.model, run_.source_tokenizer, run_.target_tokenizer, method, **options)
         translator.translate_batch(sources[:1])  # trace the decoding function outside the timing
         start = time.perf_counter()
         with one_line_warnings():

@@ -14,7 +14,6 @@ Decoding: a run directory decodes with its recipe's beam size by default (`decod
 import contextlib
 import os
 import sys
-import time
 import warnings
 
 from tf_transformer.errors import ConfigError, DataError, ModelPathError
@@ -55,6 +54,8 @@ def add_model_arguments(parser, allow_export=True):
 
 
 def run(args):
+    from tf_transformer.translation import translate_texts
+
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     texts, _ = read_inputs(args)  # input mistakes fail before the model loads
@@ -155,42 +156,6 @@ def write_outputs(results, path, scores=False):
 # ---- translating -----------------------------------------------------------------------------------------------
 
 
-def translate_texts(translator, texts, batch_size, progress=False):
-    """Translate `texts` in input order, batching similar lengths; blank texts give ("", 0.0) without decoding
-    (with n-best: [("", 0.0)]).
-
-    Args:
-        translator: object with `translate_batch(list of str) -> list of results` and `n_best`.
-        texts: list of str.
-    """
-    results = [("", 0.0) if translator.n_best == 1 else [("", 0.0)] for _ in texts]
-    order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
-    bar = Progress(len(order)) if progress else None
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        for i, result in zip(rows, translator.translate_batch([texts[i] for i in rows])):
-            results[i] = result
-        if bar:
-            bar.update(len(rows))
-    if bar:
-        bar.close()
-    return results
-
-
-class RunDirTranslator:
-    """A run directory's model through `tf_transformer.translation.Translator` (method and options chosen)."""
-
-    def __init__(self, run, method, options):
-        from tf_transformer.translation import Translator
-
-        self.method, self.options = method, options
-        self.translator = Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, **options)
-        self.n_best = self.translator.n_best
-
-    def translate_batch(self, texts):
-        return self.translator.translate(texts, batch_size=len(texts))
-
-
 class ExportTranslator:
     """One signature of a SavedModel export: `text` tf.string [B] -> `translation` tf.string [B], `score` [B]."""
 
@@ -251,15 +216,16 @@ def export_beam_size(path):
 
 
 def run_dir_translator(args):
-    """A `RunDirTranslator` for `--run-dir` with the method and options the arguments and the recipe give."""
+    """A `Translator` for `--run-dir` with the method and options the arguments and the recipe give."""
     from tf_transformer.config import load_recipe
+    from tf_transformer.translation import Translator
 
     recipe = os.path.join(str(args.run_dir), "recipe.yaml")
     if os.path.isfile(recipe):
         decoding_options(args, load_recipe(recipe))  # option mistakes fail before the model loads
     run = load_run_dir(args.run_dir)
     method, options = decoding_options(args, run.recipe)
-    return RunDirTranslator(run, method, options)
+    return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, **options)
 
 
 def load_run_dir(run_dir):
@@ -305,29 +271,3 @@ def decoding_options(args, recipe):
     penalty = decoding.length_penalty if args.length_penalty is None else args.length_penalty
     return "beam", {"beam_size": beam_size, "n_best": args.n_best, "length_penalty": penalty,
                     "max_extra_length": extra}
-
-
-class Progress:
-    """A one-line progress bar on stderr: `translated 120/500 (24%)  35.1 sentences/s`."""
-
-    def __init__(self, total, stream=None):
-        self.total, self.done, self.start = total, 0, time.perf_counter()
-        self.stream = stream or sys.stderr
-        self._draw()
-
-    def update(self, count):
-        self.done += count
-        self._draw()
-
-    def close(self):
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def _draw(self):
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-        percent = 100 * self.done // max(self.total, 1)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] translated {self.done}/{self.total} "
-                          f"({percent}%)  {rate:.1f} sentences/s")
-        self.stream.flush()
