@@ -88,7 +88,7 @@ def test_the_export_loads_where_this_package_cannot_be_imported(served):
 
 
 def test_served_translations_equal_in_process_decoding(served, trained_run):
-    from tf_transformer.export.saved_model import decoding_method
+    from tf_transformer.decoding import decoding_method
     from tf_transformer.translation import Translator
 
     run, texts = served["run"], served["texts"]

@@ -72,16 +72,18 @@ def run(args):
 def decoding_rows(decoding, beam_size=None):
     """[(label, method, options)]: greedy, then beam search with `beam_size` (default the recipe's, 4 if that is
     1) unless it is 1. `decoding` is the recipe's `DecodingConfig` (length penalty, max_extra_length)."""
+    import dataclasses
+
+    from tf_transformer.decoding import decoding_method
     from tf_transformer.errors import ConfigError
 
     if beam_size is None:
         beam_size = decoding.beam_size if decoding.beam_size > 1 else 4
     if beam_size < 1:
         raise ConfigError(f"--beam-size must be >= 1 (1 = greedy only), got {beam_size}")
-    rows = [("greedy", "greedy", {"max_extra_length": decoding.max_extra_length})]
+    rows = [("greedy", *decoding_method(dataclasses.replace(decoding, beam_size=1)))]
     if beam_size > 1:
-        rows.append((f"beam {beam_size}", "beam", {"beam_size": beam_size, "length_penalty": decoding.length_penalty,
-                                                   "max_extra_length": decoding.max_extra_length}))
+        rows.append((f"beam {beam_size}", *decoding_method(dataclasses.replace(decoding, beam_size=beam_size))))
     return rows
 
 

@@ -12,6 +12,7 @@ Decoding: a run directory decodes with its recipe's beam size by default (`decod
 """
 
 import contextlib
+import dataclasses
 import os
 import sys
 import warnings
@@ -247,6 +248,8 @@ def decoding_options(args, recipe):
         ConfigError: contradictory options (sampling options without --sample, --sample with a beam, n-best
             without a beam that holds it).
     """
+    from tf_transformer.decoding import decoding_method
+
     decoding = recipe.decoding
     extra = decoding.max_extra_length if args.max_extra_length is None else args.max_extra_length
     if extra < 0:
@@ -266,8 +269,7 @@ def decoding_options(args, recipe):
         raise ConfigError(f"--beam-size must be >= 1 (1 = greedy), got {beam_size}")
     if args.n_best > beam_size:
         raise ConfigError(f"--n-best {args.n_best} needs a beam at least that wide; add --beam-size {args.n_best}")
-    if beam_size == 1:
-        return "greedy", {"max_extra_length": extra}
     penalty = decoding.length_penalty if args.length_penalty is None else args.length_penalty
-    return "beam", {"beam_size": beam_size, "n_best": args.n_best, "length_penalty": penalty,
-                    "max_extra_length": extra}
+    method, options = decoding_method(dataclasses.replace(decoding, beam_size=beam_size, length_penalty=penalty,
+                                                          max_extra_length=extra))
+    return method, ({**options, "n_best": args.n_best} if method == "beam" else options)

@@ -10,11 +10,12 @@ Modules: `limits` (output lengths, truncation), `steps` (cached vs recomputed lo
 """
 
 from tf_transformer.decoding.beam import beam_search_decode, length_penalty
-from tf_transformer.decoding.function import LENGTH_BUCKETS, METHODS, BatchDecoder, make_decode_fn
+from tf_transformer.decoding.function import (LENGTH_BUCKETS, METHODS, BatchDecoder, decoding_method,
+                                             make_decode_fn)
 from tf_transformer.decoding.greedy import greedy_decode
 from tf_transformer.decoding.limits import DEFAULT_MAX_EXTRA_LENGTH, TruncationWarning, warn_if_truncated
 from tf_transformer.decoding.sampling import filter_logits, sample_decode
 
 __all__ = ["greedy_decode", "beam_search_decode", "sample_decode", "length_penalty", "filter_logits",
-           "make_decode_fn", "BatchDecoder", "LENGTH_BUCKETS", "METHODS", "DEFAULT_MAX_EXTRA_LENGTH",
+           "make_decode_fn", "decoding_method", "BatchDecoder", "LENGTH_BUCKETS", "METHODS", "DEFAULT_MAX_EXTRA_LENGTH",
            "TruncationWarning", "warn_if_truncated"]

@@ -22,6 +22,15 @@ METHODS = {"greedy": greedy_decode, "beam": beam_search_decode, "sample": sample
 LENGTH_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+def decoding_method(decoding):
+    """(method, options) for a `DecodingConfig`: "beam" with its beam size, length penalty and length limit, or
+    "greedy" when beam_size is 1. The one mapping the export, `translate` and `evaluate` share."""
+    if decoding.beam_size > 1:
+        return "beam", {"beam_size": decoding.beam_size, "length_penalty": decoding.length_penalty,
+                        "max_extra_length": decoding.max_extra_length}
+    return "greedy", {"max_extra_length": decoding.max_extra_length}
+
+
 def make_decode_fn(model, method="greedy", length_buckets=LENGTH_BUCKETS, jit_compile=False, **options):
     """A `tf.function` source_ids int32 [B, S] -> (target_ids, scores), traced once for every B and S.
 

@@ -21,19 +21,11 @@ import os
 import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, UNK_ID, DecodingConfig
-from tf_transformer.decoding import make_decode_fn
+from tf_transformer.decoding import decoding_method, make_decode_fn
 from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
 
 SIGNATURES = ("serving_default", "greedy", "translate_ids")
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
-
-
-def decoding_method(decoding):
-    """("beam", options) or ("greedy", options) for a `DecodingConfig` (beam_size 1 means greedy)."""
-    if decoding.beam_size > 1:
-        return "beam", {"beam_size": decoding.beam_size, "length_penalty": decoding.length_penalty,
-                        "max_extra_length": decoding.max_extra_length}
-    return "greedy", {"max_extra_length": decoding.max_extra_length}
 
 
 class ServingModule(tf.Module):
