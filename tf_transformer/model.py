@@ -9,6 +9,7 @@ from tf_transformer.layers.attention import causal_mask, padding_mask
 from tf_transformer.layers.decoder import Decoder
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
 from tf_transformer.layers.encoder import Encoder
+from tf_transformer.layers.projection import projection
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
@@ -52,7 +53,7 @@ class Transformer(MultiWorkerFitFix, keras.Model):
         self.encoder = Encoder(**stack, name="encoder")
         self.decoder = Decoder(**stack, name="decoder")
         self.output_projection = (None if c.tie_output else
-                                  keras.layers.Dense(c.target_vocab_size, name="output_projection"))
+                                  projection(c.target_vocab_size, "output_projection"))
 
     def build(self, input_shape=None):
         """Create every weight by running one position through the model (shapes are fixed by the config)."""
@@ -107,6 +108,7 @@ class Transformer(MultiWorkerFitFix, keras.Model):
             (float32 logits [B, V] for position step + 1, updated cache).
         """
         cache_length = ops.shape(cache["layer_0"]["self"]["key"])[2]
+        target_ids = ops.reshape(target_ids, (-1, 1))  # a static 1: the attention cache write is then one select
         x = self.target_positions(self.target_embedding(target_ids), start=step)
         x, cache = self.decoder(x, None, self_mask=causal_mask(1, cache_length, start=step), memory_mask=memory_mask,
                                 cache=cache, cache_index=step)

@@ -2,6 +2,8 @@
 
 import keras
 
+from tf_transformer.layers.projection import projection
+
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
 class FeedForward(keras.layers.Layer):
@@ -24,8 +26,8 @@ class FeedForward(keras.layers.Layer):
     def __init__(self, d_model, d_ff, activation="relu", dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.d_ff, self.activation, self.dropout = d_model, d_ff, activation, dropout
-        self.hidden = keras.layers.Dense(d_ff, activation=activation, name="hidden")
-        self.output_projection = keras.layers.Dense(d_model, name="output")
+        self.hidden = projection(d_ff, "hidden", activation)
+        self.output_projection = projection(d_model, "output")
         self.drop = keras.layers.Dropout(dropout)
 
     def build(self, input_shape):
