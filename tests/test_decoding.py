@@ -34,12 +34,14 @@ def model():
     return model
 
 
-@pytest.fixture(scope="module")
-def decoders(model):
-    """One traced function per method, shared by the tests (tracing is the expensive part)."""
-    return {"greedy": make_decode_fn(model, "greedy"),
-            "beam1": make_decode_fn(model, "beam", beam_size=1),
-            "beam4": make_decode_fn(model, "beam", beam_size=4, n_best=4)}
+@pytest.fixture(scope="module", params=[False, True], ids=["graph", "xla"])
+def decoders(model, request):
+    """One traced function per method, shared by the tests (tracing is the expensive part); every property below
+    holds for the plain graph and for the XLA-compiled search."""
+    jit = request.param
+    return {"greedy": make_decode_fn(model, "greedy", jit_compile=jit),
+            "beam1": make_decode_fn(model, "beam", beam_size=1, jit_compile=jit),
+            "beam4": make_decode_fn(model, "beam", beam_size=4, n_best=4, jit_compile=jit)}
 
 
 @pytest.fixture(scope="module")

@@ -274,11 +274,15 @@ class DecodingConfig:
         beam_size: 1 = greedy.
         length_penalty: α of ((5 + L) / 6)^α.
         max_extra_length: decode at most source length + this many tokens (capped by the model's max_length).
+        jit_compile: compile in-process decoding with XLA (`translate --run-dir`, `evaluate`, the dev evaluation
+            in training): 1.4-37x faster than the graph on our CPU, after 1-5 s of compilation per batch and length
+            bucket. Exports always hold the plain graph (TF Serving and TFLite do not compile XLA by default).
     """
 
     beam_size: int = 4
     length_penalty: float = 0.6
     max_extra_length: int = 50
+    jit_compile: bool = True
 
 
 @dataclasses.dataclass

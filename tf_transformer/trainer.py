@@ -147,7 +147,8 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
     metric = f"dev_{primary_metric(task)}"
     max_extra = recipe.decoding.max_extra_length
     evaluation = DevEvaluation(
-        lambda m: Translator(m, source_tokenizer, target_tokenizer, "greedy", max_extra_length=max_extra),
+        lambda m: Translator(m, source_tokenizer, target_tokenizer, "greedy", recipe.decoding.jit_compile,
+                             max_extra_length=max_extra),
         corpus.grouped("dev")[:training.evaluate_max_examples], task, training.evaluate_every_epochs)
     backup = ResumableBackup(backup_dir, training.backup_every_steps)
     progress = ProgressBar(steps_per_epoch, training.epochs)

@@ -9,7 +9,7 @@ import time
 
 
 def add_parser(subparsers):
-    from tf_transformer.commands.translate import add_model_arguments
+    from tf_transformer.commands.translate import add_model_arguments, add_xla_argument
 
     parser = subparsers.add_parser("evaluate", help="score a run on its dev or test split (greedy and beam)",
                                    description=__doc__)
@@ -19,6 +19,7 @@ def add_parser(subparsers):
                         help="beam size of the beam row (default: the recipe's, 4 if that is 1); 1 = greedy only")
     parser.add_argument("--limit", type=int, help="only the first N sources of the split")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per decoding batch (default 64)")
+    add_xla_argument(parser)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -45,16 +46,19 @@ def run(args):
         raise DataError(f"{args.run_dir}: the {args.split} split of corpus {recipe.data.corpus!r} is empty; "
                         "use a larger corpus or the other --split")
     sources, references = [source for source, _ in grouped], [options for _, options in grouped]
+    jit_compile = recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
     rows = []
     for label, method, options in decoding_rows(recipe.decoding, args.beam_size):
-        translator = Translator(run_.model, run_.source_tokenizer, run_.target_tokenizer, method, **options)
-        translator.translate_batch(sources[:1])  # trace the decoding function outside the timing
+        translator = Translator(run_.model, run_.source_tokenizer, run_.target_tokenizer, method, jit_compile,
+                                **options)
+        translator.translate_batch(sources[:1])  # trace the decoding function outside the timing (XLA compiles
+        # once more for every other batch/length bucket: inside the timing, as a user waits for it)
         start = time.perf_counter()
         with one_line_warnings():
             results = translate_texts(translator, sources, args.batch_size, progress=not args.quiet)
         seconds = time.perf_counter() - start
         hypotheses = [text for text, _ in results]
-        rows.append({"decoding": label, "method": method, "options": options,
+        rows.append({"decoding": label, "method": method, "options": options, "jit_compile": jit_compile,
                      **scores_for(task, hypotheses, references), "sentences_per_second": len(sources) / seconds})
     metrics = list(scores_for(task, [""], [[""]]))
     print(format_table(rows, metrics, f"{args.run_dir}  {args.split}: {len(sources)} sources, task {task}"))

@@ -11,6 +11,7 @@ Decoding: a run directory decodes with its recipe's beam size by default (`decod
 `--run-dir`. `--scores` appends `<TAB>SCORE` (log-probability, length-penalised for beam search) to each line.
 """
 
+import argparse
 import contextlib
 import dataclasses
 import os
@@ -40,6 +41,7 @@ def add_parser(subparsers):
     parser.add_argument("--top-k", type=int, help="sample from the k most probable tokens (default 0 = all)")
     parser.add_argument("--top-p", type=float, help="sample from the top-p nucleus (default 1 = all)")
     parser.add_argument("--seed", type=int, help="seed for repeatable sampling")
+    add_xla_argument(parser)
     parser.add_argument("--scores", action="store_true", help="append <TAB>score to every output line")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -52,6 +54,13 @@ def add_model_arguments(parser, allow_export=True):
     if allow_export:
         group.add_argument("--model", metavar="PATH",
                            help="an export: saved_models/NAME (its latest version) or one version directory")
+
+
+def add_xla_argument(parser):
+    """`--xla` / `--no-xla` (dest jit_compile, default None = the recipe's decoding.jit_compile)."""
+    parser.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction,
+                        help="compile decoding with XLA: much faster on many inputs, 1-5 s of compilation per "
+                             "batch/length bucket (default: the recipe's decoding.jit_compile)")
 
 
 def run(args):
@@ -194,6 +203,8 @@ def export_translator(args):
              if getattr(args, name) is not None]
     if args.sample:
         given.insert(0, "--sample")
+    if args.jit_compile is not None:
+        given.insert(0, "--xla" if args.jit_compile else "--no-xla")
     if args.n_best != 1:
         given.insert(0, "--n-best")
     if args.beam_size not in (None, 1, exported_beam):
@@ -226,7 +237,8 @@ def run_dir_translator(args):
         decoding_options(args, load_recipe(recipe))  # option mistakes fail before the model loads
     run = load_run_dir(args.run_dir)
     method, options = decoding_options(args, run.recipe)
-    return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, **options)
+    jit_compile = run.recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
+    return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, jit_compile, **options)
 
 
 def load_run_dir(run_dir):
