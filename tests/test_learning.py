@@ -1,4 +1,9 @@
-"""A tiny Transformer learns to copy and to reverse random sequences with model.fit (held-out accuracy ≥ 99%)."""
+"""A tiny Transformer learns to copy and to reverse random sequences with model.fit (held-out accuracy ≥ 99%).
+
+The learning rate warms up for 300 steps and then decays to 0 (cosine): the paper's schedule decays only as
+step^-0.5, so the last epochs still oscillate by ±1% (0.98-0.998 over seeds), which made a 99% bar a coin toss.
+With the decay, seeds 0-2 reach 100% (reverse) and 100% (copy) by epoch 9-10.
+"""
 
 import keras
 import numpy as np
@@ -8,7 +13,6 @@ import tensorflow as tf
 from tf_transformer import ModelConfig, Transformer
 from tf_transformer.config import END_ID, START_ID
 from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy
-from tf_transformer.schedules import default_optimizer
 
 VOCAB, LENGTH = 16, 8
 
@@ -32,9 +36,12 @@ def test_tiny_model_learns(name, transform):
     config = ModelConfig.preset("tiny", source_vocab_size=VOCAB, target_vocab_size=VOCAB, dropout=0.0,
                                 max_length=16)
     model = Transformer(config)
-    model.compile(optimizer=default_optimizer(config.d_model, warmup_steps=300, scale=1.0),
-                  loss=MaskedCrossEntropy(label_smoothing=0.0), metrics=[MaskedAccuracy()])
     dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(6000, seed=0).batch(64)
-    model.fit(dataset, epochs=12, shuffle=False, verbose=0)  # the dataset shuffles itself
+    epochs, warmup = 10, 300
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, epochs * len(dataset) - warmup, warmup_target=5e-3,
+                                                      warmup_steps=warmup)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.98, epsilon=1e-9),
+                  loss=MaskedCrossEntropy(label_smoothing=0.0), metrics=[MaskedAccuracy()])
+    model.fit(dataset, epochs=epochs, shuffle=False, verbose=0)  # the dataset shuffles itself
     _, accuracy = model.evaluate(*held_out, batch_size=250, verbose=0)
     assert accuracy >= 0.99, f"{name}: held-out token accuracy {accuracy:.4f}"
