@@ -99,6 +99,16 @@ def test_an_export_translates_like_its_run_directory(trained_run, run_dir_output
             assert text == expected and score == pytest.approx(expected_score, abs=1e-3), name
 
 
+def test_xla_and_graph_decoding_write_the_same_lines(trained_run, capsys):
+    outputs = {}
+    for flag in ("--xla", "--no-xla"):
+        code, out, _ = cli(capsys, "translate", "--run-dir", trained_run["run_dir"], "--scores", flag, *WORDS)
+        assert code == 0
+        outputs[flag] = _pairs(out)
+    for (text, score), (expected, expected_score) in zip(outputs["--xla"], outputs["--no-xla"], strict=True):
+        assert text == expected and score == pytest.approx(expected_score, abs=1e-3)
+
+
 def _one_line_error(capsys, argv, *expected):
     code, out, err = cli(capsys, *argv)
     assert code == 2 and out == ""
@@ -129,7 +139,7 @@ def test_model_path_mistakes_are_one_line_errors(trained_run, tmp_path, capsys):
 
 def test_options_an_export_or_method_cannot_honour_are_one_line_errors(trained_run, capsys):
     run_dir, model_dir = trained_run["run_dir"], trained_run["model_dir"]
-    for option in (["--n-best", "2"], ["--sample"], ["--beam-size", "2"], ["--top-p", "0.9"]):
+    for option in (["--n-best", "2"], ["--sample"], ["--beam-size", "2"], ["--top-p", "0.9"], ["--xla"]):
         _one_line_error(capsys, ["translate", "--model", model_dir, *option, "abc"], option[0], "--run-dir")
     _one_line_error(capsys, ["translate", "--run-dir", run_dir, "--temperature", "0.5", "abc"], "--sample")
     _one_line_error(capsys, ["translate", "--run-dir", run_dir, "--sample", "--n-best", "2", "abc"], "--sample")
