@@ -6,11 +6,12 @@ For each model shape (random weights; `g2p_tiny` = tiny preset with 60-token voc
 base preset with 8000-token vocabularies), greedy and beam-4 decoding at batch 1 and 32 produce exactly 64 output
 tokens per source ([END] ignored, so both variants do the same number of steps) from sources of --source-length
 tokens. "cached" is `make_decode_fn(model, method)`: encoder once, cross-attention keys/values once, one token per
-step through the static KV cache. "recompute" is the same function with `use_cache=False`: every step calls the
-whole model (encoder included) on the growing prefix, the TensorFlow tutorial's loop. Output tokens/s counts the
-64 tokens of each source's best hypothesis (beams are not counted). Tracing is excluded; each time is the best of
---repeats runs (one run where a single run takes longer than --budget seconds). Ratios are cached / recompute in
-the same run.
+step through the static KV cache, run as a TensorFlow graph. "cached XLA" is the same with `jit_compile=True` (the
+whole search compiled by XLA). "recompute" is the graph function with `use_cache=False`: every step calls the whole
+model (encoder included) on the growing prefix, the TensorFlow tutorial's loop. Output tokens/s counts the 64 tokens
+of each source's best hypothesis (beams are not counted). Tracing and XLA compilation are excluded (one call first);
+each time is the best of --repeats runs (one run where a single run takes longer than --budget seconds). Ratios are
+against recompute in the same run.
 """
 
 import argparse
@@ -34,6 +35,7 @@ SHAPES = {
     "transformer_base": dict(preset="base", vocab_size=8000, source_length=24),
 }
 METHODS = {"greedy": ("greedy", {}), "beam-4": ("beam", {"beam_size": 4})}
+VARIANTS = {"cached": {}, "cached_xla": {"jit_compile": True}, "recompute": {"use_cache": False}}
 
 
 def _best_time(function, source, repeats, budget):
@@ -67,23 +69,23 @@ def main():
         model.build()
         rng = np.random.default_rng(0)
         for method_name, (method, options) in METHODS.items():
-            functions = {cached: make_decode_fn(model, method, max_length=OUTPUT_TOKENS, stop_at_end=False,
-                                                use_cache=cached, **options) for cached in (True, False)}
+            functions = {name: make_decode_fn(model, method, max_length=OUTPUT_TOKENS, stop_at_end=False,
+                                              **variant, **options) for name, variant in VARIANTS.items()}
             for batch in args.batches:
                 source = tf.constant(rng.integers(4, shape["vocab_size"], (batch, shape["source_length"])),
                                      tf.int32)
                 row = {"shape": shape_name, "method": method_name, "batch": batch}
-                for cached, function in functions.items():
-                    function.get_concrete_function()  # trace outside the timing
+                for key, function in functions.items():
+                    function(source)  # trace (and compile) outside the timing
                     seconds, runs = _best_time(function, source, args.repeats, args.budget)
-                    key = "cached" if cached else "recompute"
                     row[f"{key}_tokens_per_s"] = batch * OUTPUT_TOKENS / seconds
                     row[f"{key}_runs"] = runs
-                row["cached/recompute"] = row["cached_tokens_per_s"] / row["recompute_tokens_per_s"]
+                for key in ("cached", "cached_xla"):
+                    row[f"{key}/recompute"] = row[f"{key}_tokens_per_s"] / row["recompute_tokens_per_s"]
                 rows.append(row)
                 print(row, flush=True)
-    report("decode", ["shape", "method", "batch", "cached_tokens_per_s", "recompute_tokens_per_s",
-                      "cached/recompute"], rows,
+    report("decode", ["shape", "method", "batch", "cached_tokens_per_s", "cached_xla_tokens_per_s",
+                      "recompute_tokens_per_s", "cached/recompute", "cached_xla/recompute"], rows,
            {"output_tokens": OUTPUT_TOKENS, "shapes": SHAPES, "what": __doc__.split("\n\n")[2]})
 
 

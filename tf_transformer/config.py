@@ -275,14 +275,16 @@ class DecodingConfig:
         length_penalty: α of ((5 + L) / 6)^α.
         max_extra_length: decode at most source length + this many tokens (capped by the model's max_length).
         jit_compile: compile in-process decoding with XLA (`translate --run-dir`, `evaluate`, the dev evaluation
-            in training): 1.4-37x faster than the graph on our CPU, after 1-5 s of compilation per batch and length
-            bucket. Exports always hold the plain graph (TF Serving and TFLite do not compile XLA by default).
+            in training). Each decoding step is 1.4-37x faster than the graph on our CPU (bench/decode.py), but
+            every batch/length bucket first compiles for 1-5 s, which short outputs never earn back: evaluating
+            6370 CMU test words took 12.8 s with the graph and 19.3 s with XLA. Worth it for long outputs, big
+            models and GPUs. Exports always hold the plain graph (TF Serving and TFLite do not compile XLA).
     """
 
     beam_size: int = 4
     length_penalty: float = 0.6
     max_extra_length: int = 50
-    jit_compile: bool = True
+    jit_compile: bool = False
 
 
 @dataclasses.dataclass

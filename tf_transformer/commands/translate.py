@@ -59,8 +59,8 @@ def add_model_arguments(parser, allow_export=True):
 def add_xla_argument(parser):
     """`--xla` / `--no-xla` (dest jit_compile, default None = the recipe's decoding.jit_compile)."""
     parser.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction,
-                        help="compile decoding with XLA: much faster on many inputs, 1-5 s of compilation per "
-                             "batch/length bucket (default: the recipe's decoding.jit_compile)")
+                        help="compile decoding with XLA: faster steps, but 1-5 s of compilation per batch/length "
+                             "bucket; pays off for long outputs (default: the recipe's decoding.jit_compile)")
 
 
 def run(args):
