@@ -1,6 +1,7 @@
 """Encoder–decoder attention of one translation as a matrix, and as a PNG heat-map (the paper's Figures 3–5).
 
     attention = attention_map(model, source_tokenizer, target_tokenizer, "hello")
+    attention = export_attention_map(tf.saved_model.load(path).signatures["attention"], "hello")   # an export
     attention.weights.shape          # [layers, heads, T, S]: row t = the step that produced output_tokens[t]
     plot_attention(attention, "attention.png", layer=2)          # heads averaged; head=3 for one head
 
@@ -69,14 +70,35 @@ def attention_map(model, source_tokenizer, target_tokenizer, text, max_extra_len
                         weights, translation, float(scores[0]))
 
 
+def export_attention_map(signature, text):
+    """`attention_map` of an export: `signature` is its "attention" signature (see export/saved_model.py).
+
+    Raises:
+        DataError: `text` gives no source tokens.
+    """
+    import tensorflow as tf
+
+    outputs = {name: value.numpy() for name, value in signature(text=tf.constant([text], tf.string)).items()}
+    source_length = int(np.sum(outputs["source_ids"][0] != PAD_ID))
+    if not source_length:
+        raise DataError(f"{text!r}: no source tokens to attend to; give a non-empty text")
+    output = [int(token) for token in outputs["target_ids"][0] if token != PAD_ID]
+    length = output.index(END_ID) + 1 if END_ID in output else len(output)
+    tokens = lambda name, n: [_label(t.decode("utf-8")) for t in outputs[name][0][:n]]  # noqa: E731
+    return AttentionMap(text, tokens("source_tokens", source_length), tokens("output_tokens", length),
+                        outputs["weights"][0][:, :, :length, :source_length].astype(np.float32),
+                        outputs["translation"][0].decode("utf-8"), float(outputs["score"][0]))
+
+
 def token_labels(tokenizer, ids):
     """Readable strings for token ids: the vocabulary's tokens, spaces shown as ␣, unknown ids as [UNK]."""
     vocabulary = tokenizer.vocabulary()
-    labels = []
-    for token_id in ids:
-        token = vocabulary[token_id] if 0 <= token_id < len(vocabulary) else RESERVED_TOKENS[1]
-        labels.append(token.replace(" ", SPACE_LABEL) if token.strip() or not token else SPACE_LABEL)
-    return labels
+    return [_label(vocabulary[token_id] if 0 <= token_id < len(vocabulary) else RESERVED_TOKENS[1])
+            for token_id in ids]
+
+
+def _label(token):
+    return token.replace(" ", SPACE_LABEL) if token.strip() or not token else SPACE_LABEL
 
 
 def select_panels(weights, layer=None, head=None):

@@ -275,7 +275,7 @@ class DecodingConfig:
         length_penalty: α of ((5 + L) / 6)^α.
         max_extra_length: decode at most source length + this many tokens (capped by the model's max_length).
         jit_compile: compile in-process decoding with XLA (`translate --run-dir`, `evaluate`, the dev evaluation
-            in training). Each decoding step is 1.4-37x faster than the graph on our CPU (bench/decode.py), but
+            in training). Each decoding step is 1.3-37x faster than the graph on our CPU (bench/decode.py), but
             every batch/length bucket first compiles for 1-5 s, which short outputs never earn back: evaluating
             6370 CMU test words took 12.8 s with the graph and 19.3 s with XLA. Worth it for long outputs, big
             models and GPUs. Exports always hold the plain graph (TF Serving and TFLite do not compile XLA).

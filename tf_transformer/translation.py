@@ -31,7 +31,7 @@ class Translator:
 
     def __init__(self, model, source_tokenizer, target_tokenizer, method="greedy", jit_compile=False, **options):
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
-        self.method, self.options = method, options
+        self.method, self.options, self.jit_compile = method, options, jit_compile
         self.n_best = options.get("n_best", 1) if method == "beam" else 1
         self.decoder = BatchDecoder(model, method, jit_compile, **options)
 

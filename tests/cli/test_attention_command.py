@@ -71,6 +71,27 @@ def test_command_writes_a_png_and_prints_the_translation(trained_run, run, tmp_p
     assert data[:8] == PNG_SIGNATURE and len(data) > 5000
 
 
+def test_an_export_draws_the_attention_of_its_run_directory(trained_run, run, tmp_path, capsys):
+    import tensorflow as tf
+
+    from tf_transformer.attention_map import export_attention_map
+
+    signature = tf.saved_model.load(trained_run["export"]).signatures["attention"]
+    exported = export_attention_map(signature, "gfedcba")
+    expected = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "gfedcba",
+                             trained_run["recipe"].decoding.max_extra_length)
+    assert exported.source_tokens == expected.source_tokens and exported.output_tokens == expected.output_tokens
+    assert exported.translation == expected.translation
+    np.testing.assert_allclose(exported.weights, expected.weights, atol=1e-5)
+    output = tmp_path / "export.png"
+    assert main(["attention", "--model", trained_run["model_dir"], "gfedcba", "--output", str(output)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == expected.translation
+    assert output.read_bytes()[:8] == PNG_SIGNATURE
+    assert main(["attention", "--model", trained_run["model_dir"], "abc", "--max-extra-length", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-extra-length" in err and "--run-dir" in err
+
+
 @pytest.mark.parametrize("extra, expected", [
     (["--layer", "2"], "layers 1..1"),
     (["--head", "3"], "heads 1..2"),

@@ -34,6 +34,39 @@ def test_greedy_row_scores_what_translate_outputs(trained_run, tmp_path, capsys)
     assert result["results"][0]["chrf"] == pytest.approx(expected["chrf"])
 
 
+def test_an_export_scores_like_its_run_directory(trained_run, tmp_path, capsys):
+    results = {}
+    for option, path in (("--run-dir", trained_run["run_dir"]), ("--model", trained_run["model_dir"])):
+        summary = tmp_path / f"{option[2:]}.json"
+        assert main(["evaluate", option, path, "--split", "dev", "--limit", "8", "--json", str(summary),
+                     "--quiet"]) == 0
+        results[option] = json.loads(summary.read_text(encoding="utf-8"))["results"]
+    beam = trained_run["recipe"].decoding.beam_size
+    assert [row["decoding"] for row in results["--model"]] == ["greedy", f"beam {beam}"]
+    for exported, in_process in zip(results["--model"], results["--run-dir"], strict=True):
+        assert exported["decoding"] == in_process["decoding"]
+        assert exported["bleu"] == pytest.approx(in_process["bleu"]) and exported["chrf"] == pytest.approx(
+            in_process["chrf"])
+    capsys.readouterr()
+
+
+def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, capsys):
+    import shutil
+
+    from tf_transformer.export.saved_model import RECIPE_FILE
+
+    for extra, expected in ((["--beam-size", "7"], "--beam-size 7"), (["--xla"], "--xla")):
+        assert main(["evaluate", "--model", trained_run["model_dir"], *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and expected in err and "--run-dir" in err
+    old_export = tmp_path / "old" / "1"
+    shutil.copytree(trained_run["export"], old_export)
+    (old_export / RECIPE_FILE).unlink()
+    assert main(["evaluate", "--model", str(old_export.parent)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "recipe.yaml" in err and "export" in err
+
+
 def test_beam_row_uses_the_recipe_beam_unless_told_and_beam_1_is_greedy_only():
     assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=5))] == ["greedy", "beam 5"]
     assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=1))] == ["greedy", "beam 4"]

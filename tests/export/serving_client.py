@@ -116,6 +116,9 @@ def main():
     result["text"] = {name: {case: plain(signatures[name](text=tf.constant(strings(texts), tf.string)))
                              for case, texts in request["text"].items()}
                       for name in ("serving_default", "greedy")}
+    result["attention"] = {case: {name: [value.dtype.name, value.shape.as_list()] for name, value in
+                                  signatures["attention"](text=tf.constant(strings(texts), tf.string)).items()}
+                           for case, texts in request["text"].items()}
     result["ids"] = plain(signatures["translate_ids"](source_ids=tf.constant(request["ids"], tf.int32)))
     proto = tensor_pb2.TensorProto.FromString(base64.b64decode(request["predict"]["text"]))
     signature = signatures[request["predict"]["signature_name"]]

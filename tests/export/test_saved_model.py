@@ -75,7 +75,7 @@ def served(trained_run, tmp_path_factory):
 
 
 def test_the_export_loads_where_this_package_cannot_be_imported(served):
-    result = served["result"]
+    result, config = served["result"], served["run"].model.config
     assert result["tf_transformer_importable"] is False and result["modules"] == []
     assert result["signatures"] == {
         "serving_default": {"inputs": {"text": ["string", [None]]},
@@ -84,7 +84,26 @@ def test_the_export_loads_where_this_package_cannot_be_imported(served):
                    "outputs": {"translation": ["string", [None]], "score": ["float32", [None]]}},
         "translate_ids": {"inputs": {"source_ids": ["int32", [None, None]]},
                           "outputs": {"target_ids": ["int32", [None, None]], "score": ["float32", [None]]}},
+        "attention": {"inputs": {"text": ["string", [None]]},
+                      "outputs": {"translation": ["string", [None]], "score": ["float32", [None]],
+                                  "source_ids": ["int32", [None, None]], "target_ids": ["int32", [None, None]],
+                                  "source_tokens": ["string", [None, None]],
+                                  "output_tokens": ["string", [None, None]],
+                                  "weights": ["float32", [None, config.num_layers, config.num_heads, None, None]]}},
     }
+
+
+def test_the_attention_signature_takes_every_input_the_translation_signatures_take(served):
+    config = served["run"].model.config
+    for case, texts in served["request"]["text"].items():  # empty strings, over-long, invalid UTF-8, zero texts
+        outputs = served["result"]["attention"][case]
+        batch, source_width = outputs["source_ids"][1]
+        _, target_width = outputs["target_ids"][1]
+        assert batch == len(texts), case
+        assert outputs["source_tokens"][1] == [batch, source_width] and outputs["output_tokens"][1] == [
+            batch, target_width], case
+        assert outputs["weights"][1][0] == batch and outputs["weights"][1][3:] == [target_width, source_width], case
+        assert outputs["weights"][1][1:3] == [config.num_layers, config.num_heads], case
 
 
 def test_served_translations_equal_in_process_decoding(served, trained_run):

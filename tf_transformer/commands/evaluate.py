@@ -1,6 +1,8 @@
-"""`tf-transformer evaluate --run-dir DIR [--split dev|test] [--beam-size K] [--limit N] [--json FILE]`: score a
-trained run on a split of its corpus with greedy decoding and with beam search: BLEU and chrF (sacrebleu) for
-translation, WER and PER for grapheme-to-phoneme (a word is right if it matches any of its pronunciations)."""
+"""`tf-transformer evaluate (--run-dir DIR | --model saved_models/NAME) [--split dev|test] [--beam-size K]
+[--limit N] [--json FILE]`: score a trained run, or an export of one, on a split of its corpus with greedy decoding
+and with beam search: BLEU and chrF (sacrebleu) for translation, WER and PER for grapheme-to-phoneme (a word is
+right if it matches any of its pronunciations). An export runs its `greedy` and `serving_default` signatures and
+finds the corpus through the recipe it carries (assets.extra/recipe.yaml)."""
 
 import json
 import os
@@ -13,7 +15,7 @@ def add_parser(subparsers):
 
     parser = subparsers.add_parser("evaluate", help="score a run on its dev or test split (greedy and beam)",
                                    description=__doc__)
-    add_model_arguments(parser, allow_export=False)
+    add_model_arguments(parser)
     parser.add_argument("--split", choices=("dev", "test"), default="test", help="which split (default test)")
     parser.add_argument("--beam-size", type=int,
                         help="beam size of the beam row (default: the recipe's, 4 if that is 1); 1 = greedy only")
@@ -26,8 +28,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from tf_transformer.commands.translate import load_run_dir, one_line_warnings
-    from tf_transformer.translation import Translator, translate_texts
+    from tf_transformer.commands.translate import one_line_warnings
+    from tf_transformer.translation import translate_texts
     from tf_transformer.data import load_corpus
     from tf_transformer.errors import ConfigError, DataError
     from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
@@ -39,18 +41,16 @@ def run(args):
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         raise DataError(f"{args.json}: its directory does not exist; create it or pick another --json path")
-    run_ = load_run_dir(args.run_dir)
-    recipe, task = run_.recipe, task_of(run_.recipe)
+    recipe, translators = export_translators(args) if args.model else run_dir_translators(args)
+    task = task_of(recipe)
     grouped = load_corpus(recipe.data).grouped(args.split)[:args.limit]
+    where = args.model or args.run_dir
     if not grouped:
-        raise DataError(f"{args.run_dir}: the {args.split} split of corpus {recipe.data.corpus!r} is empty; "
+        raise DataError(f"{where}: the {args.split} split of corpus {recipe.data.corpus!r} is empty; "
                         "use a larger corpus or the other --split")
     sources, references = [source for source, _ in grouped], [options for _, options in grouped]
-    jit_compile = recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
     rows = []
-    for label, method, options in decoding_rows(recipe.decoding, args.beam_size):
-        translator = Translator(run_.model, run_.source_tokenizer, run_.target_tokenizer, method, jit_compile,
-                                **options)
+    for label, method, options, translator in translators:
         translator.translate_batch(sources[:1])  # trace the decoding function outside the timing (XLA compiles
         # once more for every other batch/length bucket: inside the timing, as a user waits for it)
         start = time.perf_counter()
@@ -58,12 +58,14 @@ def run(args):
             results = translate_texts(translator, sources, args.batch_size, progress=not args.quiet)
         seconds = time.perf_counter() - start
         hypotheses = [text for text, _ in results]
-        rows.append({"decoding": label, "method": method, "options": options, "jit_compile": jit_compile,
+        rows.append({"decoding": label, "method": method, "options": options,
+                     "jit_compile": translator.jit_compile,
                      **scores_for(task, hypotheses, references), "sentences_per_second": len(sources) / seconds})
     metrics = list(scores_for(task, [""], [[""]]))
-    print(format_table(rows, metrics, f"{args.run_dir}  {args.split}: {len(sources)} sources, task {task}"))
+    print(format_table(rows, metrics, f"{where}  {args.split}: {len(sources)} sources, task {task}"))
     if args.json:
-        summary = {"run_dir": str(args.run_dir), "recipe": recipe.name, "split": args.split, "task": task,
+        summary = {"run_dir": args.run_dir and str(args.run_dir), "model": args.model and str(args.model),
+                   "recipe": recipe.name, "split": args.split, "task": task,
                    "sources": len(sources), "primary_metric": primary_metric(task),
                    "lower_is_better": sorted(LOWER_IS_BETTER), "results": rows}
         with open(args.json, "w", encoding="utf-8") as file:
@@ -71,6 +73,50 @@ def run(args):
             file.write("\n")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
+
+
+def run_dir_translators(args):
+    """(recipe, [(label, method, options, Translator)]) for --run-dir: greedy, then beam (see `decoding_rows`)."""
+    from tf_transformer.commands.translate import load_run_dir
+    from tf_transformer.translation import Translator
+
+    run_ = load_run_dir(args.run_dir)
+    jit_compile = run_.recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
+    return run_.recipe, [(label, method, options, Translator(run_.model, run_.source_tokenizer,
+                                                             run_.target_tokenizer, method, jit_compile, **options))
+                         for label, method, options in decoding_rows(run_.recipe.decoding, args.beam_size)]
+
+
+def export_translators(args):
+    """(recipe, [(label, method, options, ExportTranslator)]) for --model: its `greedy` signature, then its
+    `serving_default` when that is a beam search.
+
+    Raises:
+        ModelPathError: the export carries no recipe (exported before assets.extra/recipe.yaml existed).
+        ConfigError: --beam-size other than 1 or the export's beam size, or --xla.
+    """
+    from tf_transformer.commands.translate import ExportTranslator, export_beam_size
+    from tf_transformer.config import load_recipe
+    from tf_transformer.errors import ConfigError, ModelPathError
+    from tf_transformer.export import latest_version
+    from tf_transformer.export.saved_model import RECIPE_FILE
+
+    path = latest_version(args.model)
+    if not os.path.isfile(os.path.join(path, RECIPE_FILE)):
+        raise ModelPathError(f"{path}: the export has no {RECIPE_FILE} to find its corpus (older exports); export "
+                             "it again with `tf-transformer export --run-dir DIR`, or evaluate --run-dir DIR")
+    recipe = load_recipe(os.path.join(path, RECIPE_FILE))
+    beam = export_beam_size(path) or recipe.decoding.beam_size
+    if args.beam_size not in (None, 1, beam):
+        raise ConfigError(f"--beam-size {args.beam_size} is not possible with --model {args.model}: the export "
+                          f"decodes with beam size {beam} or greedily; use --run-dir DIR for other beams")
+    if args.jit_compile is not None:
+        raise ConfigError(f"--{'' if args.jit_compile else 'no-'}xla is not possible with --model {args.model}: "
+                          "an export runs its SavedModel graph; use --run-dir DIR")
+    rows = [("greedy", "greedy", {}, ExportTranslator(path, "greedy"))]
+    if beam > 1 and args.beam_size != 1:
+        rows.append((f"beam {beam}", "beam", {"beam_size": beam}, ExportTranslator(path, "serving_default")))
+    return recipe, rows
 
 
 def decoding_rows(decoding, beam_size=None):

@@ -170,6 +170,7 @@ class ExportTranslator:
     """One signature of a SavedModel export: `text` tf.string [B] -> `translation` tf.string [B], `score` [B]."""
 
     n_best = 1
+    jit_compile = False  # an export runs its SavedModel graph
 
     def __init__(self, path, signature):
         import tensorflow as tf

@@ -43,7 +43,7 @@ def make_decode_fn(model, method="greedy", length_buckets=LENGTH_BUCKETS, jit_co
         method: "greedy", "beam" or "sample".
         length_buckets: source widths are padded up to the first of these that fits (then to max_length).
         jit_compile: compile the search with XLA (one compilation, 1-5 s on a CPU, per batch and length bucket).
-            On our 2-core CPU it decodes 1.4-37x faster than the graph (bench/decode.py): XLA fuses the ~400
+            On our 2-core CPU it decodes 1.3-37x faster than the graph (bench/decode.py): XLA fuses the ~400
             small ops of a step that the graph runs one by one. The TensorFlow Serving and TFLite exports use the
             graph (their runtimes do not compile XLA by default).
         **options: keyword arguments of the method (`greedy_decode`, `beam_search_decode`, `sample_decode`).

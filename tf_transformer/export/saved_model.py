@@ -8,10 +8,15 @@ Signatures (batch dimension always present; only TensorFlow core and TensorFlow 
                      beam search unless beam_size is 1)
     greedy:          same inputs and outputs, greedy decoding (the fast path)
     translate_ids:   source_ids int32 [B, S] -> target_ids int32 [B, T], score float32 [B]   (recipe's decoding)
+    attention:       text tf.string [B] -> the greedy translation, its score, source_ids int32 [B, S], target_ids
+                     int32 [B, T], source_tokens / output_tokens tf.string [B, S] / [B, T] (vocabulary entries)
+                     and weights float32 [B, layers, heads, T, S]: every decoder layer's cross-attention over the
+                     greedy output (what `tf-transformer attention --model` draws)
 
 The tokenizers' vocabularies travel as assets (`assets/`), the lookup tables and tensorflow-text resources are
 tracked by the module, so the export loads in a process that imports only `tensorflow` and `tensorflow_text`.
-`assets.extra/tf_transformer.json` records the model and decoding settings (for humans and `translate`).
+`assets.extra/tf_transformer.json` records the model and decoding settings (for humans and `translate`);
+`assets.extra/recipe.yaml`, when the export came from a recipe, lets `evaluate --model` find the corpus.
 """
 
 import dataclasses
@@ -20,12 +25,14 @@ import os
 
 import tensorflow as tf
 
-from tf_transformer.config import PAD_ID, UNK_ID, DecodingConfig
+from tf_transformer.config import PAD_ID, START_ID, UNK_ID, DecodingConfig, save_recipe
 from tf_transformer.decoding import decoding_method, make_decode_fn
+from tf_transformer.layers.attention import padding_mask
 from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
 
-SIGNATURES = ("serving_default", "greedy", "translate_ids")
+SIGNATURES = ("serving_default", "greedy", "translate_ids", "attention")
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
+RECIPE_FILE = os.path.join("assets.extra", "recipe.yaml")
 
 
 class ServingModule(tf.Module):
@@ -57,6 +64,7 @@ class ServingModule(tf.Module):
         # they are saved as part of the signatures that call them.
         self._decode = _Untracked(make_decode_fn(model, self.method, **self.options))
         self._decode_greedy = _Untracked(make_decode_fn(model, "greedy", max_extra_length=decoding.max_extra_length))
+        self._vocabularies = (source_tokenizer.vocabulary(), target_tokenizer.vocabulary())  # lists of str
 
     def serve(self, text):
         """text tf.string [B] -> {"translation": tf.string [B], "score": float32 [B]} with the recipe's decoding."""
@@ -74,6 +82,29 @@ class ServingModule(tf.Module):
         known = (source_ids >= 0) & (source_ids < self._source_vocab_size)
         target_ids, scores = self._decode(tf.where(known, source_ids, UNK_ID))
         return {"target_ids": target_ids, "score": scores}
+
+    def attention(self, text):
+        """text tf.string [B] -> the greedy translation with every decoder layer's cross-attention weights.
+
+        Returns:
+            {"translation" tf.string [B], "score" float32 [B], "source_ids" int32 [B, S], "target_ids" int32
+             [B, T] (greedy, up to [END], then 0s), "source_tokens" tf.string [B, S], "output_tokens" tf.string
+             [B, T], "weights" float32 [B, layers, heads, T, S]}. Row t of the weights is the step that produced
+            target_ids[:, t] (one teacher-forced pass over [START] + the output); padding positions are garbage.
+        """
+        source_ids = self.source_ids(text)
+        target_ids, scores = self._decode_greedy(source_ids)
+        batch_size, length = tf.shape(target_ids)[0], tf.shape(target_ids)[1]
+        target_in = tf.concat([tf.fill([batch_size, 1], START_ID), target_ids], axis=1)[:, :length]  # T, even 0
+        memory = self.model.encode(source_ids)
+        _, per_layer = self.model.decode(target_in, memory, padding_mask(source_ids, PAD_ID),
+                                         return_attention_scores=True)
+        source_vocabulary, target_vocabulary = (tf.constant(v, tf.string) for v in self._vocabularies)
+        return {"translation": self.target_tokenizer.detokenize(target_ids), "score": scores,
+                "source_ids": source_ids, "target_ids": target_ids,
+                "source_tokens": tf.gather(source_vocabulary, source_ids),
+                "output_tokens": tf.gather(target_vocabulary, target_ids),
+                "weights": tf.stack([tf.cast(w, tf.float32) for w in per_layer], axis=1)}
 
     def source_ids(self, text):
         """tf.string [B] -> int32 [B, S] with S <= max_length: what the signatures feed the decoder."""
@@ -96,7 +127,8 @@ class ServingModule(tf.Module):
         return {"serving_default": tf.function(self.serve, input_signature=[text]).get_concrete_function(),
                 "greedy": tf.function(self.serve_greedy, input_signature=[text]).get_concrete_function(),
                 "translate_ids": tf.function(self.translate_ids,
-                                             input_signature=[source_ids]).get_concrete_function()}
+                                             input_signature=[source_ids]).get_concrete_function(),
+                "attention": tf.function(self.attention, input_signature=[text]).get_concrete_function()}
 
 
 Translator = ServingModule  # the name DESIGN.md's data flow uses (not translation.Translator, the Python one)
@@ -113,7 +145,7 @@ class _Untracked:
 
 
 def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, version=None, decoding=None,
-                       metadata=None):
+                       metadata=None, recipe=None):
     """Write the serving SavedModel to `<model_dir>/<version>/` atomically and return that path.
 
     Args:
@@ -121,6 +153,7 @@ def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, ver
         model_dir: `saved_models/<name>` (created if needed).
         version: positive int; None = the next free version (1 for a new model).
         metadata: extra JSON-able facts written to assets.extra/tf_transformer.json (e.g. the recipe name).
+        recipe: the `Recipe` the model was trained with, copied to assets.extra/recipe.yaml (for `evaluate`).
 
     Raises:
         ModelPathError: the version exists already (an export never overwrites one).
@@ -139,6 +172,8 @@ def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, ver
         with open(os.path.join(temporary, METADATA_FILE), "w", encoding="utf-8") as file:
             json.dump(facts, file, indent=2)
             file.write("\n")
+        if recipe is not None:
+            save_recipe(recipe, os.path.join(temporary, RECIPE_FILE))
     return os.path.join(str(model_dir), str(version))
 
 
@@ -166,4 +201,4 @@ def export_loaded(recipe, model, source_tokenizer, target_tokenizer, name=None, 
     name = name or recipe.export.name or recipe.name
     model_dir = os.path.join(directory or recipe.export.directory, name)
     return export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, version, recipe.decoding,
-                              metadata={"name": name, "recipe": recipe.name})
+                              metadata={"name": name, "recipe": recipe.name}, recipe=recipe)
