@@ -21,7 +21,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests
 
-# Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 40 minutes on 2 cores.
+# Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 50 minutes on 2 cores.
 bench: $(STAMP)
 	for script in attention data decode serve train; do $(BIN)/python bench/$$script.py || exit 1; done
 
