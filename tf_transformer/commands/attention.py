@@ -47,14 +47,15 @@ def _run_dir_attention(args):
 
 def _export_attention(args):
     from tf_transformer.attention_map import export_attention_map
-    from tf_transformer.commands.translate import ExportTranslator
+    from tf_transformer.commands.translate import load_export
     from tf_transformer.errors import ConfigError
     from tf_transformer.export import latest_version
 
     if args.max_extra_length is not None:
         raise ConfigError(f"--max-extra-length is not possible with --model {args.model}: an export decodes with "
                           "its own length limit; use --run-dir DIR")
-    return export_attention_map(ExportTranslator(latest_version(args.model), "attention").function, args.text)
+    loaded = load_export(latest_version(args.model), "attention")
+    return export_attention_map(loaded.signatures["attention"], args.text)
 
 
 def _shape_only(config):

@@ -77,11 +77,11 @@ def run(args):
 
 def run_dir_translators(args):
     """(recipe, [(label, method, options, Translator)]) for --run-dir: greedy, then beam (see `decoding_rows`)."""
-    from tf_transformer.commands.translate import load_run_dir
+    from tf_transformer.commands.translate import jit_compile_of, load_run_dir
     from tf_transformer.translation import Translator
 
     run_ = load_run_dir(args.run_dir)
-    jit_compile = run_.recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
+    jit_compile = jit_compile_of(args, run_.recipe)
     return run_.recipe, [(label, method, options, Translator(run_.model, run_.source_tokenizer,
                                                              run_.target_tokenizer, method, jit_compile, **options))
                          for label, method, options in decoding_rows(run_.recipe.decoding, args.beam_size)]

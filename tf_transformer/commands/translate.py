@@ -63,6 +63,11 @@ def add_xla_argument(parser):
                              "bucket; pays off for long outputs (default: the recipe's decoding.jit_compile)")
 
 
+def jit_compile_of(args, recipe):
+    """Whether --run-dir decoding compiles with XLA: --xla/--no-xla if given, else the recipe's decoding."""
+    return recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
+
+
 def run(args):
     from tf_transformer.translation import translate_texts
 
@@ -174,24 +179,36 @@ class ExportTranslator:
 
     def __init__(self, path, signature):
         import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before loading)
 
         self.tf = tf
-        try:
-            self.loaded = tf.saved_model.load(path)
-        except (OSError, ValueError) as error:
-            raise ModelPathError(f"{path}: cannot load the SavedModel ({str(error).splitlines()[0]}); export it "
-                                 "again with `tf-transformer export`") from None
-        if signature not in self.loaded.signatures:
-            raise ModelPathError(f"{path}: the export has no {signature!r} signature (it has "
-                                 f"{', '.join(sorted(self.loaded.signatures)) or 'none'}); export it again with "
-                                 "`tf-transformer export`, or use --run-dir")
+        self.loaded = load_export(path, signature)  # keep the module: its signatures use its variables
         self.function = self.loaded.signatures[signature]
 
     def translate_batch(self, texts):
         outputs = self.function(text=self.tf.constant(texts, self.tf.string))
         translations = [text.decode("utf-8") for text in outputs["translation"].numpy()]
         return list(zip(translations, [float(score) for score in outputs["score"].numpy()]))
+
+
+def load_export(path, signature):
+    """The SavedModel at `path` (a version directory), loaded, after checking that it has `signature`.
+
+    Raises:
+        ModelPathError: the SavedModel does not load, or has no such signature (both say how to re-export).
+    """
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before loading)
+
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError) as error:
+        raise ModelPathError(f"{path}: cannot load the SavedModel ({str(error).splitlines()[0]}); export it "
+                             "again with `tf-transformer export`") from None
+    if signature not in loaded.signatures:
+        raise ModelPathError(f"{path}: the export has no {signature!r} signature (it has "
+                             f"{', '.join(sorted(loaded.signatures)) or 'none'}); export it again with "
+                             "`tf-transformer export`, or use --run-dir")
+    return loaded
 
 
 def export_translator(args):
@@ -238,8 +255,8 @@ def run_dir_translator(args):
         decoding_options(args, load_recipe(recipe))  # option mistakes fail before the model loads
     run = load_run_dir(args.run_dir)
     method, options = decoding_options(args, run.recipe)
-    jit_compile = run.recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
-    return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, jit_compile, **options)
+    return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, jit_compile_of(args, run.recipe),
+                      **options)
 
 
 def load_run_dir(run_dir):
