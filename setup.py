@@ -25,6 +25,9 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "tensorflow-serving-api"],  # PredictRequest protos in tests/export
+        # benchmarks only (bench/train.py's KerasHub peer, bench/profile_train.py's op statistics); never imported
+        # by the package
+        "bench": ["keras-hub>=0.32", "xprof"],
     },
     entry_points={"console_scripts": ["tf-transformer=tf_transformer.cli:main"]},
 )

@@ -1,32 +1,36 @@
-"""Training speed: tokens/s and MFU of `model.fit`, ours vs a keras.layers.MultiHeadAttention baseline.
+"""Training speed: tokens/s, step time, GFLOP/s and MFU of `model.fit`, ours vs KerasHub and keras-MHA peers.
 
-    python bench/train.py [--shapes g2p_tiny transformer_base] [--repeats N] [--jit off on] [--spe 1 32]
+    python bench/train.py [--shapes small base] [--modes fixed trainer] [--repeats N] [--jit off on] [--spe 1]
 
-Contestants, per model shape, all measured in one run with the same data, loss and optimizer:
-- "ours": `tf_transformer.Transformer` compiled as the trainer compiles it (`default_optimizer` (Adam on the Noam
-  schedule), `MaskedCrossEntropy(0.1)`, metrics `MaskedAccuracy` and `TokenCount`);
-- "tutorial": bench/tutorial_transformer.py, the post-LN model of TensorFlow's Transformer tutorial built from
-  `keras.layers.MultiHeadAttention`, at the same d_model / layers / heads / d_ff / dropout, compiled the same way;
-each with `jit_compile` off and on and `steps_per_execution` 1 and 32. One timed call is
-`model.fit(dataset, epochs=1, steps_per_epoch=--steps, verbose=0)` on a tf.data dataset of
-((source_ids, target_in), target_out) batches of random ids (4 ≤ id < vocabulary size) whose lengths are drawn
-uniformly from the shape's range and padded to its longest (the padding a length-bucketed batch has); the
-dataset cycles over --distinct batches, which divides --steps, so every call sees the same tokens. Warm-up fits
-(tracing and XLA compilation) are excluded; calls of all contestants are interleaved per repeat (bench/common.py)
-and each time is the median over --repeats (5 for g2p_tiny, 2 for transformer_base).
+Data: the CMU dictionary's training split, tokenized by the package's char (spelling) and whitespace (phoneme)
+tokenizers, as the g2p recipes train on it. Two modes, every contestant measured in the same run, interleaved:
 
-Tokens/s counts real (non-pad) source tokens plus real target_out tokens. FLOPs are counted analytically from the
-config, forward + backward (= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embeddings
-gathers (for L layers, width d, feed-forward width f, target vocabulary V):
+- "fixed": the same --batches batches of --batch pairs drawn at random, each padded to its own longest pair, fed
+  with unknown batch and length dimensions (TensorSpec [None, None], as any padded_batch pipeline feeds them);
+  every model compiled alike with Adam(1e-4) and `SparseCategoricalCrossentropy(from_logits=True,
+  ignore_class=0)`, no metrics. Contestants: "ours" (`tf_transformer.Transformer`), "keras_hub" (KerasHub's
+  `TransformerEncoder` / `TransformerDecoder` / `TokenAndPositionEmbedding`, bench/keras_hub_transformer.py) and
+  "keras_mha" (the TensorFlow tutorial's structure on `keras.layers.MultiHeadAttention`,
+  bench/tutorial_transformer.py), all at the shape's d_model / layers / heads / d_ff / dropout 0.1.
+- "trainer": what `tf-transformer train` runs. "ours": the model compiled by `trainer.compile_model` (Noam Adam,
+  label-smoothed `MaskedCrossEntropy`, `MaskedAccuracy`, `TokenCount`) on `make_dataset`'s length-bucketed
+  batches of --tokens-per-batch tokens (the recipes' pipeline); "keras_hub": KerasHub's model with the plain
+  compiled loss on `make_dataset(bucketing=False)`, random batches of the same mean token count padded to their
+  longest (how a KerasHub user batches). The first --batches batches of an epoch are cached and cycled. The
+  trainer's callbacks are left out: they act per epoch or every `backup_every_steps` (200) steps.
+
+Tokens/s counts real (non-pad) source tokens plus real target_out tokens. FLOPs are analytic, forward + backward
+(= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embedding gathers (L layers, width d,
+feed-forward width f, target vocabulary V):
 
     per source token: 6 · L · (4d² + 2df  +  2d²)     encoder layer + the decoder's cross-attention K, V
     per target token: 6 · (L · (6d² + 2df) + dV)     decoder self-attention Q K V O, cross Q O, FFN; output softmax
     per sequence:     12 · L · d · (S² + T² + T·S)   scores QKᵀ and weighted values AV (causal not halved)
 
-i.e. ~6 × parameters-in-matmuls per token plus the attention terms. MFU = achieved FLOP/s / the fp32 peak
-measured in the same run (median of a 2048³ `tf.linalg.matmul` in a `tf.function`, interleaved with the fits,
-so both see the same machine load). Ratios (ours / tutorial at the same jit and steps_per_execution) are the
-numbers to quote on a shared machine.
+MFU = achieved FLOP/s / the fp32 peak measured in the same run (median of a 2048³ `tf.linalg.matmul` in a
+`tf.function`, interleaved with the fits, so that both see the same machine load). One timed call is
+`model.fit(dataset, epochs=1, steps_per_epoch=--batches, verbose=0)`; warm-up fits trace every shape first (and
+XLA-compile them with --jit on); each time is the median over --repeats. Quote the ratios (ours / peer, same run).
 """
 
 import argparse
@@ -34,31 +38,31 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from common import report, time_calls  # noqa: E402
+from keras_hub_transformer import KerasHubTransformer  # noqa: E402
 from tutorial_transformer import TutorialTransformer  # noqa: E402
 
 from tf_transformer import ModelConfig, Transformer  # noqa: E402
-from tf_transformer.config import END_ID, START_ID  # noqa: E402
-from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount  # noqa: E402
-from tf_transformer.schedules import default_optimizer  # noqa: E402
+from tf_transformer.config import PAD_ID, DataConfig, TokenizerConfig, TrainingConfig  # noqa: E402
+from tf_transformer.data import load_corpus, make_dataset  # noqa: E402
+from tf_transformer.text import build_tokenizer  # noqa: E402
+from tf_transformer.trainer import compile_model  # noqa: E402
 
-# lengths: (shortest, longest) real tokens, the target's counting [START] / [END]; batch: pairs per step
-# (g2p_tiny: tokens_per_batch 4096 // (2 · 12), as the pipeline sizes a bucket of length 12; transformer_base:
-# a small batch so that the whole bench stays within ~10 minutes on 2 cores); steps per timed fit; repeats.
+# model sizes of the issue that measured the gap: 3+3 × 256 (the g2p size) and the paper's base; pairs per fixed
+# batch (base: fewer, so that the run stays within ~25 minutes on 2 cores)
 SHAPES = {
-    "g2p_tiny": dict(preset="tiny", overrides=dict(source_vocab_size=40, target_vocab_size=72, max_length=32),
-                     source_lengths=(8, 12), target_lengths=(8, 12), batch=170, steps=32, repeats=5),
-    "transformer_base": dict(preset="base", overrides=dict(source_vocab_size=8000, target_vocab_size=8000,
-                                                           share_embeddings=True, max_length=256),
-                             source_lengths=(25, 30), target_lengths=(25, 30), batch=2, steps=32, repeats=2),
+    "small": dict(overrides=dict(d_model=256, num_layers=3, num_heads=4, d_ff=1024), batch=256),
+    "base": dict(overrides=dict(d_model=512, num_layers=6, num_heads=8, d_ff=2048), batch=64),
 }
+MAX_LENGTH = 24  # data.max_source_length / max_target_length of g2p_tiny
 PEAK_SIZE = 2048
-COLUMNS = ["shape", "model", "jit_compile", "steps_per_execution", "step_ms", "tokens_per_s", "gflops_per_s", "mfu_%",
-           "peak_gflops_per_s", "ours/tutorial", "vs jit=off spe=1"]
+COLUMNS = ["shape", "mode", "model", "jit", "spe", "step_ms", "tokens_per_s", "padding_%", "gflops_per_s", "mfu_%",
+           "ours/keras_hub", "ours/keras_mha"]
 
 
 def train_flops(config, source_lengths, target_lengths):
@@ -71,54 +75,78 @@ def train_flops(config, source_lengths, target_lengths):
     return float(per_source_token * source_lengths.sum() + per_target_token * target_lengths.sum() + attention)
 
 
-def make_batches(config, shape, distinct, rng):
-    """`distinct` padded batches of random ids and their real lengths.
-
-    Returns:
-        (source_ids int32 [N, B, S], target_in [N, B, T], target_out [N, B, T]), source lengths [N, B],
-        target lengths [N, B] (of target_out, [END] included).
-    """
-    batch, (s_low, s_high), (t_low, t_high) = shape["batch"], shape["source_lengths"], shape["target_lengths"]
-    source = np.zeros((distinct, batch, s_high), np.int32)
-    target_in = np.zeros((distinct, batch, t_high), np.int32)
-    target_out = np.zeros((distinct, batch, t_high), np.int32)
-    source_lengths = rng.integers(s_low, s_high + 1, (distinct, batch))
-    target_lengths = rng.integers(t_low, t_high + 1, (distinct, batch))
-    for n in range(distinct):
-        for b in range(batch):
-            s, t = source_lengths[n, b], target_lengths[n, b]
-            source[n, b, :s] = rng.integers(4, config.source_vocab_size, s)
-            words = rng.integers(4, config.target_vocab_size, t - 1)
-            target_in[n, b, :t] = np.concatenate([[START_ID], words])
-            target_out[n, b, :t] = np.concatenate([words, [END_ID]])
-    return (source, target_in, target_out), source_lengths, target_lengths
+def cmudict_data():
+    """(training pairs, source tokenizer, target tokenizer) of the CMU dictionary, as the g2p recipes build them."""
+    corpus = load_corpus(DataConfig(corpus="cmudict"))
+    pairs = corpus.splits["train"]
+    source = build_tokenizer(TokenizerConfig(kind="char", lowercase=True, vocab_size=None), [s for s, _ in pairs])
+    target = build_tokenizer(TokenizerConfig(kind="whitespace", vocab_size=None), [t for _, t in pairs])
+    return pairs, source, target
 
 
-def compile_model(kind, config, jit_compile, steps_per_execution):
-    """A built model ("ours" or "tutorial") compiled as tf_transformer/trainer.py compiles ours."""
+def cached_batches(dataset, count):
+    """The first `count` batches of a ((source, target_in), target_out) dataset, cycled forever with unknown
+    [None, None] shapes, and their numpy arrays."""
+    arrays = list(dataset.take(count).as_numpy_iterator())
+    spec = ((tf.TensorSpec([None, None], tf.int32),) * 2, tf.TensorSpec([None, None], tf.int32))
+    cycled = tf.data.Dataset.from_generator(lambda: iter(arrays), output_signature=spec).cache().repeat()
+    return cycled.prefetch(2), arrays
+
+
+def fixed_dataset(pairs, source_tokenizer, target_tokenizer, batch, count, seed=0):
+    """`count` batches of `batch` random pairs, each padded to its longest (make_dataset's unbucketed batches)."""
+    chosen = np.random.default_rng(seed).choice(len(pairs), batch * count, replace=False)
+    config = DataConfig(corpus="cmudict", max_source_length=MAX_LENGTH, max_target_length=MAX_LENGTH,
+                        tokens_per_batch=1 << 30)
+    # with a huge budget and no bucketing, make_dataset yields one batch; cut it into fixed-size ones instead
+    (source, target_in), target_out = next(iter(make_dataset(
+        [pairs[i] for i in chosen], source_tokenizer, target_tokenizer, config, training=False, bucketing=False)))
+    batches = []
+    for n in range(count):
+        rows = slice(n * batch, (n + 1) * batch)
+        s, ti, to = source[rows].numpy(), target_in[rows].numpy(), target_out[rows].numpy()
+        s_len, t_len = (s != PAD_ID).sum(1).max(), (to != PAD_ID).sum(1).max()
+        batches.append(((s[:, :s_len], ti[:, :t_len]), to[:, :t_len]))
+    spec = ((tf.TensorSpec([None, None], tf.int32),) * 2, tf.TensorSpec([None, None], tf.int32))
+    return tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=spec).cache().repeat(), batches
+
+
+def build_model(kind, config):
+    keras.utils.set_random_seed(0)
     if kind == "ours":
         model = Transformer(config)
         model.build()
-    else:
-        model = TutorialTransformer(config)
-        ids = np.ones((1, 2), np.int32)
-        model((ids, ids))
-    model.compile(optimizer=default_optimizer(config.d_model, 4000), loss=MaskedCrossEntropy(0.1),
-                  metrics=[MaskedAccuracy(), TokenCount()], steps_per_execution=steps_per_execution,
-                  jit_compile=jit_compile)
+        return model
+    model = (KerasHubTransformer if kind == "keras_hub" else TutorialTransformer)(config)
+    ids = np.ones((1, 2), np.int32)
+    model((ids, ids))
     return model
+
+
+def plain_compile(model, jit, spe):
+    """The peers' compile: what a Keras user writes."""
+    model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+                  jit_compile=jit, steps_per_execution=spe)
+    return model
+
+
+def batch_statistics(config, batches):
+    """(real tokens, padding fraction, FLOPs) of a list of ((source, target_in), target_out) numpy batches."""
+    real = total = flops = 0.0
+    for (source, _), target_out in batches:
+        source_lengths, target_lengths = (source != PAD_ID).sum(1), (target_out != PAD_ID).sum(1)
+        real += source_lengths.sum() + target_lengths.sum()
+        total += source.size + target_out.size
+        flops += train_flops(config, source_lengths, target_lengths)
+    return real, 1.0 - real / total, flops
 
 
 def matmul_peak_fn(size=PEAK_SIZE):
     """A callable running one size³ fp32 matmul in a tf.function (and waiting for it); its FLOPs are 2·size³."""
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
+    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
     matmul = tf.function(lambda a, b: tf.reduce_sum(tf.linalg.matmul(a, b)))
     return lambda: matmul(a, b).numpy()
-
-
-def _fit_fn(model, dataset, steps):
-    return lambda: model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
 
 
 def main():
@@ -126,71 +154,83 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--models", nargs="+", default=["ours", "tutorial"], choices=["ours", "tutorial"])
-    parser.add_argument("--jit", nargs="+", default=["off", "on"], choices=["off", "on"])
-    parser.add_argument("--spe", nargs="+", type=int, default=[1, 32], help="steps_per_execution values")
-    parser.add_argument("--repeats", type=int, default=None, help="timed fits per contestant (default: the shape's)")
-    parser.add_argument("--steps", type=int, default=None, help="steps per timed fit (default: the shape's)")
-    parser.add_argument("--batch", type=int, default=None, help="pairs per batch (default: the shape's)")
-    parser.add_argument("--distinct", type=int, default=8, help="distinct batches the dataset cycles over")
-    parser.add_argument("--dropout", type=float, default=None, help="override the preset's dropout (0.1)")
+    parser.add_argument("--modes", nargs="+", default=["fixed", "trainer"], choices=["fixed", "trainer"])
+    parser.add_argument("--models", nargs="+", default=["ours", "keras_hub", "keras_mha"],
+                        choices=["ours", "keras_hub", "keras_mha"], help="contestants of the fixed mode")
+    parser.add_argument("--jit", nargs="+", default=["off"], choices=["off", "on"])
+    parser.add_argument("--spe", nargs="+", type=int, default=[1], help="steps_per_execution values")
+    parser.add_argument("--repeats", type=int, default=3, help="timed fits per contestant")
+    parser.add_argument("--batches", type=int, default=8, help="distinct batches per timed fit (cycled)")
+    parser.add_argument("--tokens-per-batch", type=int, default=4096, help="trainer mode's data.tokens_per_batch")
     parser.add_argument("--name", default="train", help="results go to bench/results/NAME.json")
     args = parser.parse_args()
+    if any(args.batches % spe for spe in args.spe):
+        parser.error("--batches must be a multiple of every --spe")
 
-    rows, extra = [], {"shapes": {}, "what": __doc__.split("\n\n")[2]}
+    pairs, source_tokenizer, target_tokenizer = cmudict_data()
+    rows, extra = [], {"what": __doc__.split("\n\n")[2], "shapes": {}, "oneDNN": _onednn_enabled()}
     for shape_name in args.shapes:
-        shape = dict(SHAPES[shape_name])
-        shape["batch"] = args.batch or shape["batch"]
-        steps = args.steps or shape["steps"]
-        if steps % args.distinct or any(steps % spe for spe in args.spe):
-            parser.error(f"--steps {steps} must be a multiple of --distinct and of every --spe")
-        keras.utils.set_random_seed(0)
-        config = ModelConfig.preset(shape["preset"], **shape["overrides"],
-                                    **({} if args.dropout is None else {"dropout": args.dropout}))
-        (source, target_in, target_out), source_lengths, target_lengths = make_batches(
-            config, shape, args.distinct, np.random.default_rng(0))
-        dataset = tf.data.Dataset.from_tensor_slices(((source, target_in), target_out)).repeat().prefetch(2)
-        cycles = steps // args.distinct
-        tokens = cycles * float(source_lengths.sum() + target_lengths.sum())
-        flops = cycles * sum(train_flops(config, s, t) for s, t in zip(source_lengths, target_lengths))
-        padding = 1.0 - (source_lengths.sum() + target_lengths.sum()) / (source.size + target_out.size)
-
-        functions, models, params = {"peak": matmul_peak_fn()}, {}, {}
-        for kind in args.models:
-            for jit in args.jit:
-                for spe in args.spe:
-                    name = f"{kind} jit={jit} spe={spe}"
-                    model = compile_model(kind, config, jit == "on", spe)
-                    models[name], params[kind] = model, model.count_params()
-                    functions[name] = _fit_fn(model, dataset, steps)
-        print(f"{shape_name}: {config.d_model=} {config.num_layers=} batch {shape['batch']}, {steps} steps per "
-              f"fit, {tokens / steps:.0f} real tokens per step ({padding:.0%} padding), "
-              f"{flops / tokens / 1e6:.1f} MFLOP per token; parameters {params}", flush=True)
-        functions["peak"]()
-        for model in models.values():  # warm-up: trace (and XLA-compile) each train function, run 2 steps
-            model.fit(dataset.take(2), epochs=1, verbose=0)  # a finite dataset ends an execution early
-        seconds = time_calls(functions, repeats=args.repeats or shape["repeats"], warmup=0)
+        shape = SHAPES[shape_name]
+        config = ModelConfig.preset("base", **shape["overrides"], source_vocab_size=source_tokenizer.vocab_size,
+                                    target_vocab_size=target_tokenizer.vocab_size, max_length=MAX_LENGTH + 8)
+        functions, models, data = {"peak": matmul_peak_fn()}, {}, {}
+        if "fixed" in args.modes:
+            dataset, batches = fixed_dataset(pairs, source_tokenizer, target_tokenizer, shape["batch"], args.batches)
+            data["fixed"] = batch_statistics(config, batches)
+            for kind in args.models:
+                for jit in args.jit:
+                    for spe in args.spe:
+                        models[("fixed", kind, jit, spe)] = (plain_compile(build_model(kind, config), jit == "on",
+                                                                           spe), dataset)
+        if "trainer" in args.modes:
+            data_config = DataConfig(corpus="cmudict", max_source_length=MAX_LENGTH, max_target_length=MAX_LENGTH,
+                                     tokens_per_batch=args.tokens_per_batch)
+            for kind, bucketing in (("ours", True), ("keras_hub", False)):
+                dataset, batches = cached_batches(make_dataset(pairs, source_tokenizer, target_tokenizer, data_config,
+                                                               bucketing=bucketing), args.batches)
+                data[("trainer", kind)] = batch_statistics(config, batches)
+                for jit in args.jit:
+                    for spe in args.spe:
+                        model = build_model(kind, config)
+                        if kind == "ours":
+                            compile_model(model, TrainingConfig(warmup_steps=4000, jit_compile=jit == "on",
+                                                                steps_per_execution=spe))
+                        else:
+                            plain_compile(model, jit == "on", spe)
+                        models[("trainer", kind, jit, spe)] = (model, dataset)
+        for key, (model, dataset) in models.items():
+            functions[key] = (lambda m, d: lambda: m.fit(d, epochs=1, steps_per_epoch=args.batches, verbose=0))(
+                model, dataset)
+        print(f"{shape_name}: {config.d_model=} {config.num_layers=}; "
+              f"{ {kind: m.count_params() for (_, kind, _, _), (m, _) in models.items()} } parameters", flush=True)
+        seconds = time_calls(functions, repeats=args.repeats, warmup=1)  # warm-up: every batch shape traced
         peak = 2 * PEAK_SIZE ** 3 / seconds.pop("peak")
-        extra["shapes"][shape_name] = {
-            "config": config.to_dict(), "batch": shape["batch"], "steps_per_fit": steps,
-            "source_lengths": shape["source_lengths"], "target_lengths": shape["target_lengths"],
-            "real_tokens_per_step": tokens / steps, "padding_fraction": padding, "flops_per_token": flops / tokens,
-            "parameters": params, "peak_gflops": peak / 1e9}
-        for name, time in seconds.items():
-            kind, jit, spe = name.split()
-            baseline = seconds.get(f"tutorial {jit} {spe}")
-            rows.append({"shape": shape_name, "model": kind, "jit_compile": jit.split("=")[1],
-                         "steps_per_execution": int(spe.split("=")[1]), "step_ms": time / steps * 1e3,
-                         "tokens_per_s": tokens / time, "gflops_per_s": flops / time / 1e9,
-                         "mfu_%": 100 * flops / time / peak, "peak_gflops_per_s": peak / 1e9,
-                         "ours/tutorial": baseline / time if kind == "ours" and baseline else "",
-                         "vs jit=off spe=1": seconds[f"{kind} jit=off spe=1"] / time
-                         if f"{kind} jit=off spe=1" in seconds else ""})
-            print(rows[-1], flush=True)
+        extra["shapes"][shape_name] = {"config": config.to_dict(), "fixed_batch": shape["batch"],
+                                       "peak_gflops": peak / 1e9}
+        shape_rows = []
+        for (mode, kind, jit, spe), time in seconds.items():
+            real, padding, flops = data[mode] if mode == "fixed" else data[(mode, kind)]
+            shape_rows.append({"shape": shape_name, "mode": mode, "model": kind, "jit": jit, "spe": spe,
+                               "step_ms": time / args.batches * 1e3, "tokens_per_s": real / time,
+                               "padding_%": 100 * padding, "gflops_per_s": flops / time / 1e9,
+                               "mfu_%": 100 * flops / time / peak})
+        for row in shape_rows:
+            for peer in ("keras_hub", "keras_mha"):
+                match = [r for r in shape_rows if r["model"] == peer and r["mode"] == row["mode"]
+                         and r["jit"] == row["jit"] and r["spe"] == row["spe"]]
+                row[f"ours/{peer}"] = (row["tokens_per_s"] / match[0]["tokens_per_s"]
+                                       if row["model"] == "ours" and match else "")
+            print(row, flush=True)
+        rows += shape_rows
         del models, functions
         keras.backend.clear_session()
-        # after each shape, so that a long run interrupted later keeps what it measured
-        report(args.name, COLUMNS, rows, extra)
+        report(args.name, COLUMNS, rows, extra)  # after each shape: an interrupted run keeps what it measured
+
+
+def _onednn_enabled():
+    from tensorflow.python.util import _pywrap_util_port  # the flag TensorFlow's own start-up message reads
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 if __name__ == "__main__":

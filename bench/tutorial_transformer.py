@@ -40,7 +40,7 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def call(self, ids):
         x = self.embedding(ids) * ops.sqrt(ops.cast(self.d_model, "float32"))
-        return x + self.table[None, : ops.shape(ids)[1], :]
+        return x + ops.convert_to_tensor(self.table)[None, : ops.shape(ids)[1], :]  # works for unknown lengths
 
 
 class BaseAttention(keras.layers.Layer):

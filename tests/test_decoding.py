@@ -29,7 +29,7 @@ def model():
     model = Transformer(config)
     model.build()
     bias = np.zeros(TARGET_VOCAB, "float32")
-    bias[END_ID] = 3.0
+    bias[END_ID] = 0.5  # with seed 0: four rows end early, three run to their limit
     model.output_projection.bias.assign(bias)
     return model
 

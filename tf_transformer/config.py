@@ -25,8 +25,10 @@ class ModelConfig:
         num_layers: layers in the encoder stack and in the decoder stack (N = 6).
         num_heads: attention heads h; d_model must be divisible by it (d_k = d_model / h).
         d_ff: hidden width of the feed-forward blocks (2048).
-        dropout: residual, embedding and feed-forward dropout (P_drop = 0.1).
-        attention_dropout: dropout on attention weights.
+        dropout: residual and embedding dropout (P_drop = 0.1).
+        attention_dropout: dropout on attention weights (0: the paper has none).
+        ffn_dropout: dropout on the feed-forward hidden activations (0: the paper has none; Tensor2Tensor's
+            relu_dropout). It acts on d_ff-wide tensors, so it costs 4x a residual dropout.
         max_length: the longest source or target sequence the model accepts (positions and decoding cache).
         activation: "relu" (paper) or "gelu".
         norm_position: "post" (LayerNorm after the residual add, as the paper) or "pre".
@@ -44,6 +46,7 @@ class ModelConfig:
     d_ff: int = 2048
     dropout: float = 0.1
     attention_dropout: float = 0.0
+    ffn_dropout: float = 0.0
     max_length: int = 256
     activation: str = "relu"
     norm_position: str = "post"
@@ -82,7 +85,7 @@ class ModelConfig:
         if self.d_model % self.num_heads:
             raise ConfigError(f"model.d_model={self.d_model} is not divisible by model.num_heads={self.num_heads}; "
                               f"choose num_heads among {_divisors(self.d_model)}")
-        for name in ("dropout", "attention_dropout"):
+        for name in ("dropout", "attention_dropout", "ffn_dropout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"model.{name}: expected a rate in [0, 1), got {value!r}")

@@ -9,7 +9,7 @@ from tf_transformer.layers.attention import causal_mask, padding_mask
 from tf_transformer.layers.decoder import Decoder
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
 from tf_transformer.layers.encoder import Encoder
-from tf_transformer.layers.projection import projection
+from tf_transformer.layers.projection import Projection
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
@@ -48,12 +48,13 @@ class Transformer(MultiWorkerFitFix, keras.Model):
         self.source_dropout = keras.layers.Dropout(c.dropout)
         self.target_dropout = keras.layers.Dropout(c.dropout)
         stack = dict(num_layers=c.num_layers, d_model=c.d_model, num_heads=c.num_heads, d_ff=c.d_ff,
-                     dropout=c.dropout, attention_dropout=c.attention_dropout, activation=c.activation,
+                     dropout=c.dropout, attention_dropout=c.attention_dropout, ffn_dropout=c.ffn_dropout,
+                     activation=c.activation,
                      norm_position=c.norm_position, layer_norm_epsilon=c.layer_norm_epsilon)
         self.encoder = Encoder(**stack, name="encoder")
         self.decoder = Decoder(**stack, name="decoder")
         self.output_projection = (None if c.tie_output else
-                                  projection(c.target_vocab_size, "output_projection"))
+                                  Projection(c.target_vocab_size, name="output_projection"))
 
     def build(self, input_shape=None):
         """Create every weight by running one position through the model (shapes are fixed by the config)."""

@@ -24,9 +24,24 @@ from tf_transformer.model import Transformer
 from tf_transformer.run_dir import RunPaths
 from tf_transformer.schedules import default_optimizer
 
+
 def task_of(recipe):
     """"g2p" for the CMU dictionary (WER/PER), else "translation" (BLEU/chrF)."""
     return "g2p" if recipe.data.corpus == "cmudict" else "translation"
+
+
+def compile_model(model, training):
+    """Compile a built `Transformer` for `fit` as every training run does (bench/train.py times the same).
+
+    Adam on the Noam schedule (`default_optimizer`), the label-smoothed `MaskedCrossEntropy`, `MaskedAccuracy` and
+    `TokenCount` metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the
+    strategy's scope.
+    """
+    model.compile(optimizer=default_optimizer(model.config.d_model, training.warmup_steps,
+                                              training.learning_rate_scale, training.clipnorm),
+                  loss=MaskedCrossEntropy(training.label_smoothing), metrics=[MaskedAccuracy(), TokenCount()],
+                  steps_per_execution=training.steps_per_execution, jit_compile=training.jit_compile)
+    model.optimizer.build(model.trainable_variables)  # before fit: otherwise the train step traces twice
 
 
 def train(recipe, run_dir, verbose=True):
@@ -75,13 +90,7 @@ def train(recipe, run_dir, verbose=True):
     with strategy.scope():
         model = Transformer(config)
         model.build()
-        model.compile(optimizer=default_optimizer(config.d_model, recipe.training.warmup_steps,
-                                                  recipe.training.learning_rate_scale, recipe.training.clipnorm),
-                      loss=MaskedCrossEntropy(recipe.training.label_smoothing),
-                      metrics=[MaskedAccuracy(), TokenCount()],
-                      steps_per_execution=recipe.training.steps_per_execution,
-                      jit_compile=recipe.training.jit_compile)
-        model.optimizer.build(model.trainable_variables)  # before fit: otherwise the train step traces twice
+        compile_model(model, recipe.training)
     say(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
         f"{steps_per_epoch} steps per epoch")
 

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tf_transformer.layers.projection import projection
+from tf_transformer.layers.projection import Projection
 
 _MASKED = -1e9  # added to masked scores; exp() of it underflows to exactly 0 in float32
 
@@ -56,11 +56,11 @@ class MultiHeadAttention(keras.layers.Layer):
         self.d_model, self.num_heads, self.dropout, self.self_attention = d_model, num_heads, dropout, self_attention
         self.head_size = d_model // num_heads
         if self_attention:
-            self.qkv = projection(3 * d_model, "qkv")
+            self.qkv = Projection(3 * d_model, name="qkv")
         else:
-            self.query_projection = projection(d_model, "query")
-            self.key_value = projection(2 * d_model, "key_value")
-        self.output_projection = projection(d_model, "output")
+            self.query_projection = Projection(d_model, name="query")
+            self.key_value = Projection(2 * d_model, name="key_value")
+        self.output_projection = Projection(d_model, name="output")
         self.weights_dropout = keras.layers.Dropout(dropout)
 
     def build(self, query_shape, memory_shape=None):
@@ -72,14 +72,19 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_projection.build((*query_shape[:-1], self.d_model))
 
     def _split_heads(self, x, parts):
-        """[B, T, parts·d_model] → `parts` tensors [B, T, h, d_k] (a reshape: no data moves)."""
-        x = ops.reshape(x, (-1, ops.shape(x)[1], parts * self.num_heads, self.head_size))
-        return ops.split(x, parts, axis=2) if parts > 1 else [x]
+        """[B, T, parts·d_model] → `parts` tensors [B, h, T, d_k]: one transpose for all parts, then a split of the
+        leading axis (which TensorFlow does without copying)."""
+        length = ops.shape(x)[1]
+        if parts == 1:
+            return [ops.transpose(ops.reshape(x, (-1, length, self.num_heads, self.head_size)), (0, 2, 1, 3))]
+        x = ops.reshape(x, (-1, length, parts, self.num_heads, self.head_size))
+        x = ops.transpose(x, (2, 0, 3, 1, 4))  # [parts, B, h, T, d_k]
+        return [ops.squeeze(part, 0) for part in ops.split(x, parts, axis=0)]
 
     def project_key_value(self, memory):
         """Cross-attention keys and values of the encoder output [B, S, d_model]: {"key", "value"} [B, h, S, d_k]."""
         key, value = self._split_heads(self.key_value(memory), 2)
-        return {"key": ops.transpose(key, (0, 2, 1, 3)), "value": ops.transpose(value, (0, 2, 1, 3))}
+        return {"key": key, "value": value}
 
     def empty_cache(self, batch_size, max_length, dtype="float32"):
         """Zero self-attention cache {"key", "value"} of static shape [batch_size, h, max_length, d_k]."""
@@ -88,29 +93,25 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def call(self, query, memory=None, attention_mask=None, cache=None, cache_index=None, training=False,
              return_attention_scores=False):
-        # Keys/values are [B, S, h, d_k] in a full pass and [B, h, L, d_k] in a cache; einsum takes either layout
-        # without an explicit transpose ("keys" names the layout for the two contractions below).
+        # Heads are split into [B, h, T, d_k] once; QKᵀ and AV are then batched matmuls with no transposes
+        # (Kᵀ is a matmul flag), and one transpose joins the heads again.
         if self.self_attention:
             q, key, value = self._split_heads(self.qkv(query), 3)
-            keys = "bshd"
             if cache is not None:
                 cache = _write_cache(cache, {"key": key, "value": value}, cache_index)
-                key, value, keys = cache["key"], cache["value"], "bhsd"
+                key, value = cache["key"], cache["value"]
         else:
             (q,) = self._split_heads(self.query_projection(query), 1)
-            if cache is not None:
-                key, value, keys = cache["key"], cache["value"], "bhsd"
-            else:
-                key, value = self._split_heads(self.key_value(memory), 2)
-                keys = "bshd"
+            kv = cache if cache is not None else self.project_key_value(memory)
+            key, value = kv["key"], kv["value"]
         q = q * ops.cast(1.0 / math.sqrt(self.head_size), q.dtype)
-        scores = ops.cast(ops.einsum(f"bthd,{keys}->bhts", q, ops.cast(key, q.dtype)), "float32")
+        scores = ops.cast(tf.linalg.matmul(q, ops.cast(key, q.dtype), transpose_b=True), "float32")  # [B, h, T, S]
         if attention_mask is not None:
             mask = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)  # [B, 1, T, S]: same for every head
             scores = ops.where(mask, scores, ops.cast(_MASKED, scores.dtype))
         weights = tf.nn.softmax(scores, axis=-1)  # float32; keras.ops.softmax warns on every call when S == 1
         dropped = self.weights_dropout(ops.cast(weights, self.compute_dtype), training=training)
-        context = ops.einsum(f"bhts,{keys}->bthd", dropped, ops.cast(value, self.compute_dtype))
+        context = ops.transpose(ops.matmul(dropped, ops.cast(value, self.compute_dtype)), (0, 2, 1, 3))
         output = self.output_projection(ops.reshape(context, (-1, ops.shape(query)[1], self.d_model)))
         result = (output,) + ((weights,) if return_attention_scores else ())
         if self.self_attention and cache is not None:
@@ -123,7 +124,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
 
 def _write_cache(cache, new, cache_index):
-    """The cache {"key", "value"} [B, h, L, d_k] with new {"key", "value"} [B, T, h, d_k] written at positions
+    """The cache {"key", "value"} [B, h, L, d_k] with new {"key", "value"} [B, h, T, d_k] written at positions
     cache_index .. cache_index + T - 1.
 
     One `tensor_scatter_nd_update` per tensor on its [B·h, L, d_k] view: a copy of the cache plus T rows, 4x faster
@@ -131,13 +132,13 @@ def _write_cache(cache, new, cache_index):
     and the TFLite converter (builtins only) all take. Key and value share the indices.
     """
     heads, length, width = cache["key"].shape[1], tf.shape(cache["key"])[2], cache["key"].shape[3]
-    rows, new_length = tf.shape(cache["key"])[0] * heads, tf.shape(new["key"])[1]
+    rows, new_length = tf.shape(cache["key"])[0] * heads, tf.shape(new["key"])[2]
     positions = tf.cast(cache_index, tf.int32) + tf.range(new_length)  # [T]
     indices = tf.stack([tf.broadcast_to(tf.range(rows)[:, None], (rows, new_length)),
                         tf.broadcast_to(positions[None], (rows, new_length))], axis=-1)  # [B·h, T, 2]
 
-    def write(old, update):  # update [B, T, h, d_k] -> rows [B·h, T, d_k]
-        update = tf.reshape(tf.transpose(tf.cast(update, old.dtype), (0, 2, 1, 3)), (rows, new_length, width))
+    def write(old, update):  # update [B, h, T, d_k] -> rows [B·h, T, d_k]
+        update = tf.reshape(tf.cast(update, old.dtype), (rows, new_length, width))
         flat = tf.tensor_scatter_nd_update(tf.reshape(old, (rows, length, width)), indices, update)
         return tf.reshape(flat, (-1, heads, length, width))
 

@@ -4,6 +4,7 @@ import keras
 
 from tf_transformer.layers.attention import MultiHeadAttention
 from tf_transformer.layers.feed_forward import FeedForward
+from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.layers.residual import residual
 
 
@@ -28,17 +29,18 @@ class DecoderLayer(keras.layers.Layer):
         x [B, T, d_model]; then the cross-attention weights if asked; then the updated cache if one was given.
     """
 
-    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, activation="relu",
-                 norm_position="post", layer_norm_epsilon=1e-6, **kwargs):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
+                 activation="relu", norm_position="post", layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.num_heads, self.d_ff = d_model, num_heads, d_ff
-        self.dropout, self.attention_dropout, self.activation = dropout, attention_dropout, activation
+        self.dropout, self.attention_dropout, self.ffn_dropout = dropout, attention_dropout, ffn_dropout
+        self.activation = activation
         self.norm_position, self.layer_norm_epsilon = norm_position, layer_norm_epsilon
         self.self_attention = MultiHeadAttention(d_model, num_heads, attention_dropout, name="self_attention")
         self.cross_attention = MultiHeadAttention(d_model, num_heads, attention_dropout, self_attention=False,
                                                   name="cross_attention")
-        self.feed_forward = FeedForward(d_model, d_ff, activation, dropout, name="feed_forward")
-        norm = lambda name: keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name=name)  # noqa: E731
+        self.feed_forward = FeedForward(d_model, d_ff, activation, ffn_dropout, name="feed_forward")
+        norm = lambda name: LayerNormalization(layer_norm_epsilon, name=name)  # noqa: E731
         self.self_attention_norm, self.cross_attention_norm = norm("self_attention_norm"), norm("cross_attention_norm")
         self.feed_forward_norm = norm("feed_forward_norm")
         self.drops = [keras.layers.Dropout(dropout) for _ in range(3)]
@@ -72,7 +74,7 @@ class DecoderLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "num_heads": self.num_heads, "d_ff": self.d_ff,
-                "dropout": self.dropout, "attention_dropout": self.attention_dropout,
+                "dropout": self.dropout, "attention_dropout": self.attention_dropout, "ffn_dropout": self.ffn_dropout,
                 "activation": self.activation, "norm_position": self.norm_position,
                 "layer_norm_epsilon": self.layer_norm_epsilon}
 
@@ -89,15 +91,16 @@ class Decoder(keras.layers.Layer):
         updated cache if one was given.
     """
 
-    def __init__(self, num_layers, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0,
+    def __init__(self, num_layers, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
                  activation="relu", norm_position="post", layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
         self.layer_kwargs = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, dropout=dropout,
-                                 attention_dropout=attention_dropout, activation=activation,
+                                 attention_dropout=attention_dropout, ffn_dropout=ffn_dropout,
+                                 activation=activation,
                                  norm_position=norm_position, layer_norm_epsilon=layer_norm_epsilon)
         self.num_layers = num_layers
         self.stack = [DecoderLayer(**self.layer_kwargs, name=f"layer_{i}") for i in range(num_layers)]
-        self.final_norm = (keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="final_norm")
+        self.final_norm = (LayerNormalization(layer_norm_epsilon, name="final_norm")
                            if norm_position == "pre" else None)
 
     def initial_cache(self, memory, max_length):
@@ -130,7 +133,7 @@ class Decoder(keras.layers.Layer):
             if cache is not None:
                 new_cache[f"layer_{i}"] = result[-1]
         if self.final_norm is not None:
-            x = self.final_norm(x)
+            x = self.final_norm(x, training=training)
         result = (x,) + ((weights,) if return_attention_scores else ()) + ((new_cache,) if cache is not None else ())
         return result[0] if len(result) == 1 else result
 

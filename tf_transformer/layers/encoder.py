@@ -4,6 +4,7 @@ import keras
 
 from tf_transformer.layers.attention import MultiHeadAttention
 from tf_transformer.layers.feed_forward import FeedForward
+from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.layers.residual import residual
 
 
@@ -13,7 +14,8 @@ class EncoderLayer(keras.layers.Layer):
 
     Args:
         d_model, num_heads, d_ff: widths (see `ModelConfig`).
-        dropout: residual and feed-forward dropout; attention_dropout: dropout on attention weights.
+        dropout: residual dropout; attention_dropout: on attention weights; ffn_dropout: on feed-forward
+            hidden activations.
         activation: feed-forward activation; norm_position: "post" or "pre"; layer_norm_epsilon: LayerNorm ε.
 
     Call arguments:
@@ -25,16 +27,17 @@ class EncoderLayer(keras.layers.Layer):
         float tensor [B, S, d_model].
     """
 
-    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, activation="relu",
-                 norm_position="post", layer_norm_epsilon=1e-6, **kwargs):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
+                 activation="relu", norm_position="post", layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.num_heads, self.d_ff = d_model, num_heads, d_ff
-        self.dropout, self.attention_dropout, self.activation = dropout, attention_dropout, activation
+        self.dropout, self.attention_dropout, self.ffn_dropout = dropout, attention_dropout, ffn_dropout
+        self.activation = activation
         self.norm_position, self.layer_norm_epsilon = norm_position, layer_norm_epsilon
         self.self_attention = MultiHeadAttention(d_model, num_heads, attention_dropout, name="self_attention")
-        self.feed_forward = FeedForward(d_model, d_ff, activation, dropout, name="feed_forward")
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="attention_norm")
-        self.feed_forward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="feed_forward_norm")
+        self.feed_forward = FeedForward(d_model, d_ff, activation, ffn_dropout, name="feed_forward")
+        self.attention_norm = LayerNormalization(layer_norm_epsilon, name="attention_norm")
+        self.feed_forward_norm = LayerNormalization(layer_norm_epsilon, name="feed_forward_norm")
         self.attention_dropout_layer = keras.layers.Dropout(dropout)
         self.feed_forward_dropout = keras.layers.Dropout(dropout)
 
@@ -51,7 +54,7 @@ class EncoderLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "num_heads": self.num_heads, "d_ff": self.d_ff,
-                "dropout": self.dropout, "attention_dropout": self.attention_dropout,
+                "dropout": self.dropout, "attention_dropout": self.attention_dropout, "ffn_dropout": self.ffn_dropout,
                 "activation": self.activation, "norm_position": self.norm_position,
                 "layer_norm_epsilon": self.layer_norm_epsilon}
 
@@ -71,15 +74,16 @@ class Encoder(keras.layers.Layer):
         float tensor [B, S, d_model], the encoder output ("memory").
     """
 
-    def __init__(self, num_layers, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0,
+    def __init__(self, num_layers, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
                  activation="relu", norm_position="post", layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
         self.layer_kwargs = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, dropout=dropout,
-                                 attention_dropout=attention_dropout, activation=activation,
+                                 attention_dropout=attention_dropout, ffn_dropout=ffn_dropout,
+                                 activation=activation,
                                  norm_position=norm_position, layer_norm_epsilon=layer_norm_epsilon)
         self.num_layers = num_layers
         self.stack = [EncoderLayer(**self.layer_kwargs, name=f"layer_{i}") for i in range(num_layers)]
-        self.final_norm = (keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="final_norm")
+        self.final_norm = (LayerNormalization(layer_norm_epsilon, name="final_norm")
                            if norm_position == "pre" else None)
 
     def build(self, x_shape):
@@ -89,7 +93,7 @@ class Encoder(keras.layers.Layer):
     def call(self, x, attention_mask=None, training=False):
         for layer in self.stack:
             x = layer(x, attention_mask=attention_mask, training=training)
-        return self.final_norm(x) if self.final_norm is not None else x
+        return self.final_norm(x, training=training) if self.final_norm is not None else x
 
     def get_config(self):
         return {**super().get_config(), "num_layers": self.num_layers, **self.layer_kwargs}

@@ -2,7 +2,7 @@
 
 import keras
 
-from tf_transformer.layers.projection import projection
+from tf_transformer.layers.projection import Projection
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
@@ -26,8 +26,8 @@ class FeedForward(keras.layers.Layer):
     def __init__(self, d_model, d_ff, activation="relu", dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.d_ff, self.activation, self.dropout = d_model, d_ff, activation, dropout
-        self.hidden = projection(d_ff, "hidden", activation)
-        self.output_projection = projection(d_model, "output")
+        self.hidden = Projection(d_ff, activation, name="hidden")
+        self.output_projection = Projection(d_model, name="output")
         self.drop = keras.layers.Dropout(dropout)
 
     def build(self, input_shape):

@@ -17,7 +17,7 @@ def residual(x, sublayer, norm, dropout, norm_position, training):
     Returns:
         (output [B, T, d_model], extras tuple) — extras are what the sublayer returned after y (weights, cache).
     """
-    result = sublayer(norm(x) if norm_position == "pre" else x)
+    result = sublayer(norm(x, training=training) if norm_position == "pre" else x)
     y, extras = (result[0], tuple(result[1:])) if isinstance(result, tuple) else (result, ())
     y = x + dropout(y, training=training)
-    return (y if norm_position == "pre" else norm(y)), extras
+    return (y if norm_position == "pre" else norm(y, training=training)), extras
