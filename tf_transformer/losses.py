@@ -31,10 +31,12 @@ class MaskedCrossEntropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "int32")
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
-        nll = -ops.squeeze(ops.take_along_axis(log_probs, y_true[..., None], axis=-1), -1)
-        smooth = -ops.mean(log_probs, axis=-1)
-        per_token = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
+        logits = ops.cast(y_pred, "float32")
+        # With log p = z - logsumexp(z): -log p_y = lse - z_y and -mean(log p) = lse - mean(z), so the [B, T, V]
+        # log-probabilities are never built (one pass over the logits fewer, forward and backward).
+        true_logit = ops.squeeze(ops.take_along_axis(logits, y_true[..., None], axis=-1), -1)
+        per_token = (ops.logsumexp(logits, axis=-1) - (1.0 - self.label_smoothing) * true_logit
+                     - self.label_smoothing * ops.mean(logits, axis=-1))
         mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
         # Each replica returns its mean; Keras sums the replicas' gradients and logs, so scale by 1/replicas
         # (Keras does this itself only for its built-in reductions).

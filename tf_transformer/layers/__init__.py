@@ -5,6 +5,9 @@ from tf_transformer.layers.decoder import Decoder, DecoderLayer
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding, sinusoid_table
 from tf_transformer.layers.encoder import Encoder, EncoderLayer
 from tf_transformer.layers.feed_forward import FeedForward
+from tf_transformer.layers.normalization import LayerNormalization
+from tf_transformer.layers.projection import Projection
 
 __all__ = ["MultiHeadAttention", "causal_mask", "padding_mask", "Decoder", "DecoderLayer", "PositionalEncoding",
-           "TokenEmbedding", "sinusoid_table", "Encoder", "EncoderLayer", "FeedForward"]
+           "TokenEmbedding", "sinusoid_table", "Encoder", "EncoderLayer", "FeedForward", "LayerNormalization",
+           "Projection"]
