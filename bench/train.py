@@ -87,8 +87,8 @@ def cmudict_data():
 def cycled(batches):
     """A dataset cycling over a list of ((source, target_in), target_out) numpy batches, with unknown lengths.
 
-    Built from tensors (`from_tensors` + `concatenate`), not `from_generator`: ending a `fit` on a generator
-    dataset waits on a back-off (fit times came out at 20.48 or 40.96 s whatever the steps took).
+    Built from tensors (`from_tensors` + `concatenate`): no Python in the input pipeline. Known problem: whole-fit
+    times still often come out at exactly 20.48 or 40.96 s whatever the steps took (see the issue note).
     """
     dataset = None
     for batch in batches:
