@@ -146,3 +146,12 @@ def test_batches_go_straight_into_model_fit_under_a_distribution_strategy(small)
         lambda context: make_dataset(pairs[:300], source, target, config, input_context=context))
     history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_pipeline_runs_without_tf_data_autotuning(small):
+    """Deleting an autotuned iterator waits for the tuning thread's next wake-up (its period doubles to 60 s), and
+    Keras deletes one per epoch for training and validation; the pipeline must be built with autotuning off."""
+    pairs, source, target = small
+    for training in (True, False):
+        dataset = make_dataset(pairs, source, target, DataConfig(tokens_per_batch=1024), training=training)
+        assert dataset.options().autotune.enabled is False

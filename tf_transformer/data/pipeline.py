@@ -10,7 +10,8 @@ Steps:
 3. every epoch: a seeded shuffle of the pair indices; pools of `shuffle_buffer` indices are sorted into length
    buckets (by max(len(source), len(target) + 1), then by the two lengths) and cut into batches whose size keeps
    `tokens_per_batch` (source + target tokens, padding included) about constant; the batches are shuffled;
-4. each batch gathers its ids, adds [START] / [END] and pads with 0; prefetch.
+4. each batch gathers its ids, adds [START] / [END] and pads with 0; prefetch (tf.data's autotuning off: see
+   `without_autotuning`).
 Per-element tf.data functions cost ~50 µs each on a 2-core CPU, so steps 3-4 work on whole pools and batches.
 
 Under `tf.distribute`, pass the `input_context` of `strategy.distribute_datasets_from_function`: each input
@@ -143,7 +144,7 @@ def make_dataset(pairs, source_tokenizer, target_tokenizer, config: DataConfig, 
     if training:
         batches = batches.shuffle(_BATCH_SHUFFLE_BUFFER, seed=config.seed + 1, reshuffle_each_iteration=True)
     dataset = batches.map(_assemble(sources, targets), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
     dataset.length_report = report
     return dataset
 
@@ -153,7 +154,20 @@ def tokenize_texts(texts, tokenizer):
     batches = (tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string))
                .batch(_TOKENIZE_BATCH)
                .map(tokenizer.tokenize, num_parallel_calls=tf.data.AUTOTUNE))
-    return tf.concat(list(batches), axis=0)
+    return tf.concat(list(without_autotuning(batches)), axis=0)
+
+
+def without_autotuning(dataset):
+    """`dataset` with tf.data's autotuning model off; AUTOTUNE parallelism then means one call per core.
+
+    With autotuning on, deleting an iterator waits for the tuning thread's next wake-up, and its period doubles from
+    10 ms (to 60 s): Keras makes a new iterator every epoch, for training and for validation, so each epoch ended
+    with a wait of up to its own length so far; a 12 s `fit` took 20.47 s (bench/README.md). Measured on this
+    package's pipeline (bench/data.py), the tuning gave nothing back: the batches are built on whole pools.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _batch_plan(keys, order_keys, batch_sizes):
