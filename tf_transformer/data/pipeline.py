@@ -162,8 +162,8 @@ def without_autotuning(dataset):
 
     With autotuning on, deleting an iterator waits for the tuning thread's next wake-up, and its period doubles from
     10 ms (to 60 s): Keras makes a new iterator every epoch, for training and for validation, so each epoch ended
-    with a wait of up to its own length so far; a 12 s `fit` took 20.47 s (bench/README.md). Measured on this
-    package's pipeline (bench/data.py), the tuning gave nothing back: the batches are built on whole pools.
+    with a wait of up to its own length so far (bench/README.md). The tuning gives nothing back here: a CMU
+    dictionary epoch (490 batches) is built in 0.45 s with it or without it, the batches being made on whole pools.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
