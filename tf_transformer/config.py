@@ -36,6 +36,9 @@ class ModelConfig:
         share_embeddings: one embedding matrix for source and target (needs equal vocabulary sizes).
         tie_output: the softmax uses the target embedding matrix (paper §3.4).
         layer_norm_epsilon: epsilon of every LayerNormalization.
+        pack_tokens: in `model(...)` calls (training, evaluation), run the position-wise layers on the real tokens
+            only, gathered into [N, d_model] (tf_transformer/layers/packing.py); padding then costs no matmul work.
+            Outputs are the same; logits at padding positions are 0. Decoding never packs.
     """
 
     source_vocab_size: int = 8000
@@ -54,6 +57,7 @@ class ModelConfig:
     share_embeddings: bool = False
     tie_output: bool = True
     layer_norm_epsilon: float = 1e-6
+    pack_tokens: bool = True
 
     PRESETS: typing.ClassVar[dict] = {
         "tiny": dict(d_model=64, num_layers=2, num_heads=4, d_ff=256, dropout=0.1, max_length=64),

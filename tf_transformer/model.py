@@ -9,6 +9,7 @@ from tf_transformer.layers.attention import causal_mask, padding_mask
 from tf_transformer.layers.decoder import Decoder
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
 from tf_transformer.layers.encoder import Encoder
+from tf_transformer.layers.packing import Packing
 from tf_transformer.layers.projection import Projection
 
 
@@ -28,7 +29,8 @@ class Transformer(MultiWorkerFitFix, keras.Model):
         training: whether dropout is active.
 
     Returns:
-        float32 logits [B, T, target_vocab_size]; logits[:, t] predict target token t + 1.
+        float32 logits [B, T, target_vocab_size]; logits[:, t] predict target token t + 1 (0 at padding positions
+        when config.pack_tokens).
 
     Example:
         >>> model = Transformer(ModelConfig.preset("tiny", source_vocab_size=100, target_vocab_size=100))
@@ -68,29 +70,40 @@ class Transformer(MultiWorkerFitFix, keras.Model):
 
     def call(self, inputs, training=False):
         source_ids, target_ids = _unpack(inputs)
-        memory = self.encode(source_ids, training=training)
-        return self.decode(target_ids, memory, padding_mask(source_ids, PAD_ID), training=training)
+        memory_mask = padding_mask(source_ids, PAD_ID)
+        if not self.config.pack_tokens:
+            return self.decode(target_ids, self.encode(source_ids, training=training), memory_mask, training=training)
+        source, target = Packing(source_ids), Packing(target_ids)
+        memory = self.encode(source_ids, training=training, packing=source)
+        return self.decode(target_ids, memory, memory_mask, training=training, packing=target, memory_packing=source)
 
-    def encode(self, source_ids, training=False):
-        """Encoder output [B, S, d_model] for source_ids int [B, S]."""
+    def encode(self, source_ids, training=False, packing=None):
+        """Encoder output [B, S, d_model] for source_ids int [B, S]; [N, d_model] for the real tokens only when
+        given their `Packing` (tf_transformer/layers/packing.py)."""
         x = self.source_positions(self.source_embedding(source_ids))
-        x = self.source_dropout(x, training=training)
-        return self.encoder(x, attention_mask=padding_mask(source_ids, PAD_ID), training=training)
+        x = self.source_dropout(x if packing is None else packing.pack(x), training=training)
+        return self.encoder(x, attention_mask=padding_mask(source_ids, PAD_ID), training=training, packing=packing)
 
-    def decode(self, target_ids, memory, memory_mask, training=False, return_attention_scores=False):
+    def decode(self, target_ids, memory, memory_mask, training=False, return_attention_scores=False, packing=None,
+               memory_packing=None):
         """Teacher-forced decoder pass: float32 logits [B, T, V] (and per-layer cross-attention weights if asked).
 
         Args:
-            target_ids: int [B, T]; memory: encoder output [B, S, d_model]; memory_mask: bool [B, 1, S].
+            target_ids: int [B, T]; memory: encoder output [B, S, d_model] (or packed [N, d_model] with its
+                `memory_packing`); memory_mask: bool [B, 1, S].
+            packing: the target's `Packing`: the decoder then runs on real tokens only; the logits at padding
+                positions are 0.
         """
         length = ops.shape(target_ids)[1]
         self_mask = ops.logical_and(causal_mask(length), padding_mask(target_ids, PAD_ID))
-        x = self.target_dropout(self.target_positions(self.target_embedding(target_ids)), training=training)
+        x = self.target_positions(self.target_embedding(target_ids))
+        x = self.target_dropout(x if packing is None else packing.pack(x), training=training)
         result = self.decoder(x, memory, self_mask=self_mask, memory_mask=memory_mask, training=training,
-                              return_attention_scores=return_attention_scores)
-        if return_attention_scores:
-            return self._logits(result[0]), result[1]
-        return self._logits(result)
+                              return_attention_scores=return_attention_scores, packing=packing,
+                              memory_packing=memory_packing)
+        x = result[0] if return_attention_scores else result
+        logits = self._logits(x) if packing is None else packing.unpack(self._logits(x))
+        return (logits, result[1]) if return_attention_scores else logits
 
     def initial_cache(self, memory, max_length=None):
         """Decoding cache (see `Decoder.initial_cache`) for `max_length` (default config.max_length) positions."""

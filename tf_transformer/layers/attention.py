@@ -37,9 +37,11 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_index: int scalar, where self-attention writes into `cache`.
         training: whether dropout is active.
         return_attention_scores: also return the attention weights.
+        packing, memory_packing: `Packing`s of the query and memory tokens when those come packed, [N, d_model]
+            (see tf_transformer/layers/packing.py); the output is then packed too. None: padded [B, ·, d_model].
 
     Returns:
-        output [B, T, d_model]; with `return_attention_scores`, (output, weights [B, h, T, S]); self-attention with
+        output [B, T, d_model] (or [N, d_model] packed); with `return_attention_scores`, (output, weights [B, h, T, S]); self-attention with
         a cache appends the updated cache: (output, cache) or (output, weights, cache).
 
     Example:
@@ -81,9 +83,10 @@ class MultiHeadAttention(keras.layers.Layer):
         x = ops.transpose(x, (2, 0, 3, 1, 4))  # [parts, B, h, T, d_k]
         return [ops.squeeze(part, 0) for part in ops.split(x, parts, axis=0)]
 
-    def project_key_value(self, memory):
-        """Cross-attention keys and values of the encoder output [B, S, d_model]: {"key", "value"} [B, h, S, d_k]."""
-        key, value = self._split_heads(self.key_value(memory), 2)
+    def project_key_value(self, memory, memory_packing=None):
+        """Cross-attention keys and values of the encoder output [B, S, d_model] (or [N, d_model] with its
+        `memory_packing`): {"key", "value"} [B, h, S, d_k]."""
+        key, value = self._split_heads(_unpacked(self.key_value(memory), memory_packing), 2)
         return {"key": key, "value": value}
 
     def empty_cache(self, batch_size, max_length, dtype="float32"):
@@ -92,17 +95,17 @@ class MultiHeadAttention(keras.layers.Layer):
         return {"key": ops.zeros(shape, dtype), "value": ops.zeros(shape, dtype)}
 
     def call(self, query, memory=None, attention_mask=None, cache=None, cache_index=None, training=False,
-             return_attention_scores=False):
+             return_attention_scores=False, packing=None, memory_packing=None):
         # Heads are split into [B, h, T, d_k] once; QKᵀ and AV are then batched matmuls with no transposes
         # (Kᵀ is a matmul flag), and one transpose joins the heads again.
         if self.self_attention:
-            q, key, value = self._split_heads(self.qkv(query), 3)
+            q, key, value = self._split_heads(_unpacked(self.qkv(query), packing), 3)
             if cache is not None:
                 cache = _write_cache(cache, {"key": key, "value": value}, cache_index)
                 key, value = cache["key"], cache["value"]
         else:
-            (q,) = self._split_heads(self.query_projection(query), 1)
-            kv = cache if cache is not None else self.project_key_value(memory)
+            (q,) = self._split_heads(_unpacked(self.query_projection(query), packing), 1)
+            kv = cache if cache is not None else self.project_key_value(memory, memory_packing)
             key, value = kv["key"], kv["value"]
         q = q * ops.cast(1.0 / math.sqrt(self.head_size), q.dtype)
         scores = ops.cast(tf.linalg.matmul(q, ops.cast(key, q.dtype), transpose_b=True), "float32")  # [B, h, T, S]
@@ -112,7 +115,8 @@ class MultiHeadAttention(keras.layers.Layer):
         weights = tf.nn.softmax(scores, axis=-1)  # float32; keras.ops.softmax warns on every call when S == 1
         dropped = self.weights_dropout(ops.cast(weights, self.compute_dtype), training=training)
         context = ops.transpose(ops.matmul(dropped, ops.cast(value, self.compute_dtype)), (0, 2, 1, 3))
-        output = self.output_projection(ops.reshape(context, (-1, ops.shape(query)[1], self.d_model)))
+        context = ops.reshape(context, (-1, ops.shape(context)[1], self.d_model))
+        output = self.output_projection(context if packing is None else packing.pack(context))
         result = (output,) + ((weights,) if return_attention_scores else ())
         if self.self_attention and cache is not None:
             result += (cache,)
@@ -121,6 +125,11 @@ class MultiHeadAttention(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "num_heads": self.num_heads,
                 "dropout": self.dropout, "self_attention": self.self_attention}
+
+
+def _unpacked(x, packing):
+    """x as [B, T, ·]: unpacked from [N, ·] by `packing`, or as it is when packing is None."""
+    return x if packing is None else packing.unpack(x)
 
 
 def _write_cache(cache, new, cache_index):

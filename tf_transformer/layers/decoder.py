@@ -24,9 +24,11 @@ class DecoderLayer(keras.layers.Layer):
         cache_index: int scalar, the position of x[:, 0] in the cache.
         training: whether dropout is active.
         return_attention_scores: also return the cross-attention weights [B, h, T, S].
+        packing, memory_packing: the `Packing`s of the target and the source when x and memory come packed,
+            [N, d_model] (x is then returned packed); None for padded tensors (always so with a cache).
 
     Returns:
-        x [B, T, d_model]; then the cross-attention weights if asked; then the updated cache if one was given.
+        x [B, T, d_model] (or [N, d_model]); then the cross-attention weights if asked; then the updated cache if one was given.
     """
 
     def __init__(self, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
@@ -53,17 +55,18 @@ class DecoderLayer(keras.layers.Layer):
             sublayer.build(x_shape)
 
     def call(self, x, memory=None, self_mask=None, memory_mask=None, cache=None, cache_index=None, training=False,
-             return_attention_scores=False):
+             return_attention_scores=False, packing=None, memory_packing=None):
         self_cache = None if cache is None else cache["self"]
         cross_cache = None if cache is None else cache["cross"]
         x, extras = residual(
             x, lambda h: self.self_attention(h, attention_mask=self_mask, cache=self_cache, cache_index=cache_index,
-                                             training=training),
+                                             training=training, packing=packing),
             self.self_attention_norm, self.drops[0], self.norm_position, training)
         self_cache = extras[0] if cache is not None else None
         x, extras = residual(
             x, lambda h: self.cross_attention(h, memory, attention_mask=memory_mask, cache=cross_cache,
-                                              training=training, return_attention_scores=return_attention_scores),
+                                              training=training, return_attention_scores=return_attention_scores,
+                                              packing=packing, memory_packing=memory_packing),
             self.cross_attention_norm, self.drops[1], self.norm_position, training)
         x, _ = residual(x, lambda h: self.feed_forward(h, training=training),
                         self.feed_forward_norm, self.drops[2], self.norm_position, training)
@@ -120,12 +123,13 @@ class Decoder(keras.layers.Layer):
             self.final_norm.build(x_shape)
 
     def call(self, x, memory=None, self_mask=None, memory_mask=None, cache=None, cache_index=None, training=False,
-             return_attention_scores=False):
+             return_attention_scores=False, packing=None, memory_packing=None):
         weights, new_cache = [], {}
         for i, layer in enumerate(self.stack):
             result = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask,
                            cache=None if cache is None else cache[f"layer_{i}"], cache_index=cache_index,
-                           training=training, return_attention_scores=return_attention_scores)
+                           training=training, return_attention_scores=return_attention_scores, packing=packing,
+                           memory_packing=memory_packing)
             result = result if isinstance(result, tuple) else (result,)
             x = result[0]
             if return_attention_scores:

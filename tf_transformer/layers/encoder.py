@@ -22,9 +22,10 @@ class EncoderLayer(keras.layers.Layer):
         x: float tensor [B, S, d_model].
         attention_mask: bool [B, 1, S] (padding) or [B, S, S]; True where attending is allowed.
         training: whether dropout is active.
+        packing: the `Packing` of the source when x comes packed, [N, d_model] (the output is then packed too).
 
     Returns:
-        float tensor [B, S, d_model].
+        float tensor [B, S, d_model] (or [N, d_model]).
     """
 
     def __init__(self, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
@@ -45,8 +46,9 @@ class EncoderLayer(keras.layers.Layer):
         for sublayer in (self.self_attention, self.feed_forward, self.attention_norm, self.feed_forward_norm):
             sublayer.build(x_shape)
 
-    def call(self, x, attention_mask=None, training=False):
-        x, _ = residual(x, lambda h: self.self_attention(h, attention_mask=attention_mask, training=training),
+    def call(self, x, attention_mask=None, training=False, packing=None):
+        x, _ = residual(x, lambda h: self.self_attention(h, attention_mask=attention_mask, training=training,
+                                                         packing=packing),
                         self.attention_norm, self.attention_dropout_layer, self.norm_position, training)
         x, _ = residual(x, lambda h: self.feed_forward(h, training=training),
                         self.feed_forward_norm, self.feed_forward_dropout, self.norm_position, training)
@@ -68,10 +70,10 @@ class Encoder(keras.layers.Layer):
         **layer_kwargs: the EncoderLayer arguments (d_model, num_heads, d_ff, dropout, ...).
 
     Call arguments:
-        x: embedded source [B, S, d_model]; attention_mask: bool [B, 1, S]; training.
+        x: embedded source [B, S, d_model]; attention_mask: bool [B, 1, S]; training; packing: as EncoderLayer.
 
     Returns:
-        float tensor [B, S, d_model], the encoder output ("memory").
+        float tensor [B, S, d_model] (or [N, d_model] packed), the encoder output ("memory").
     """
 
     def __init__(self, num_layers, d_model, num_heads, d_ff, dropout=0.1, attention_dropout=0.0, ffn_dropout=0.0,
@@ -90,9 +92,9 @@ class Encoder(keras.layers.Layer):
         for sublayer in self.stack + ([self.final_norm] if self.final_norm is not None else []):
             sublayer.build(x_shape)
 
-    def call(self, x, attention_mask=None, training=False):
+    def call(self, x, attention_mask=None, training=False, packing=None):
         for layer in self.stack:
-            x = layer(x, attention_mask=attention_mask, training=training)
+            x = layer(x, attention_mask=attention_mask, training=training, packing=packing)
         return self.final_norm(x, training=training) if self.final_norm is not None else x
 
     def get_config(self):
