@@ -6,18 +6,20 @@ Data: the CMU dictionary's training split, tokenized by the package's char (spel
 tokenizers, as the g2p recipes train on it. Two modes, every contestant measured in the same run, interleaved:
 
 - "fixed": the same --batches batches of --batch pairs drawn at random, each padded to its own longest pair, fed
-  with unknown lengths (TensorSpec [B, None], as any padded_batch pipeline feeds them);
-  every model compiled alike with Adam(1e-4) and `SparseCategoricalCrossentropy(from_logits=True,
-  ignore_class=0)`, no metrics. Contestants: "ours" (`tf_transformer.Transformer`), "keras_hub" (KerasHub's
-  `TransformerEncoder` / `TransformerDecoder` / `TokenAndPositionEmbedding`, bench/keras_hub_transformer.py) and
-  "keras_mha" (the TensorFlow tutorial's structure on `keras.layers.MultiHeadAttention`,
-  bench/tutorial_transformer.py), all at the shape's d_model / layers / heads / d_ff / dropout 0.1.
-- "trainer": what `tf-transformer train` runs. "ours": the model compiled by `trainer.compile_model` (Noam Adam,
-  label-smoothed `MaskedCrossEntropy`, `MaskedAccuracy`, `TokenCount`) on `make_dataset`'s length-bucketed
-  batches of --tokens-per-batch tokens (the recipes' pipeline); "keras_hub": KerasHub's model with the plain
-  compiled loss on `make_dataset(bucketing=False)`, random batches of the same mean token count padded to their
-  longest (how a KerasHub user batches). The first --batches batches of an epoch are kept and cycled. The
-  trainer's callbacks are left out: they act per epoch or every `backup_every_steps` (200) steps.
+  with unknown lengths (TensorSpec [B, None], as any padded_batch pipeline feeds them); every model compiled alike
+  with Adam(1e-4) and `SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)`, no metrics.
+  Contestants: "ours" (`tf_transformer.Transformer`, packed tokens, the default), "ours_unpacked" (the same with
+  `pack_tokens=False`: every layer runs on the padded [B, T, d]), "keras_hub" (KerasHub's `TransformerEncoder` /
+  `TransformerDecoder` / `TokenAndPositionEmbedding`, bench/keras_hub_transformer.py) and "keras_mha" (the
+  TensorFlow tutorial's structure on `keras.layers.MultiHeadAttention`, bench/tutorial_transformer.py), all at the
+  shape's d_model / layers / heads / d_ff / dropout 0.1.
+- "trainer": what `tf-transformer train` runs. "ours" and "ours_unpacked": the model compiled by
+  `trainer.compile_model` (Noam Adam, label-smoothed `MaskedCrossEntropy`, `MaskedAccuracy`, `TokenCount`) on
+  `make_dataset`'s length-bucketed batches of --tokens-per-batch tokens (the recipes' pipeline); "keras_hub":
+  KerasHub's model with the plain compiled loss on `make_dataset(bucketing=False)`, random batches of the same
+  mean token count padded to their longest (how a KerasHub user batches). The first --batches batches of an
+  epoch are kept and cycled. The trainer's callbacks are left out: they act per epoch or every
+  `backup_every_steps` (200) steps.
 
 Tokens/s counts real (non-pad) source tokens plus real target_out tokens. FLOPs are analytic, forward + backward
 (= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embedding gathers (L layers, width d,
@@ -34,6 +36,7 @@ XLA-compile them with --jit on); each time is the median over --repeats. Quote t
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -60,6 +63,7 @@ SHAPES = {
     "small": dict(overrides=dict(d_model=256, num_layers=3, num_heads=4, d_ff=1024), batch=256),
     "base": dict(overrides=dict(d_model=512, num_layers=6, num_heads=8, d_ff=2048), batch=64),
 }
+CONTESTANTS = ["ours", "ours_unpacked", "keras_hub", "keras_mha"]
 MAX_LENGTH = 24  # data.max_source_length / max_target_length of g2p_tiny
 PEAK_SIZE = 2048
 COLUMNS = ["shape", "mode", "model", "jit", "spe", "step_ms", "tokens_per_s", "padding_%", "gflops_per_s", "mfu_%",
@@ -118,8 +122,8 @@ def fixed_dataset(pairs, source_tokenizer, target_tokenizer, batch, count, seed=
 
 def build_model(kind, config):
     keras.utils.set_random_seed(0)
-    if kind == "ours":
-        model = Transformer(config)
+    if kind.startswith("ours"):
+        model = Transformer(dataclasses.replace(config, pack_tokens=kind == "ours"))
         model.build()
         return model
     model = (KerasHubTransformer if kind == "keras_hub" else TutorialTransformer)(config)
@@ -160,8 +164,8 @@ def main():
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--modes", nargs="+", default=["fixed", "trainer"], choices=["fixed", "trainer"])
-    parser.add_argument("--models", nargs="+", default=["ours", "keras_hub", "keras_mha"],
-                        choices=["ours", "keras_hub", "keras_mha"], help="contestants of the fixed mode")
+    parser.add_argument("--models", nargs="+", default=list(CONTESTANTS), choices=list(CONTESTANTS),
+                        help="contestants of the fixed mode")
     parser.add_argument("--jit", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--spe", nargs="+", type=int, default=[1], help="steps_per_execution values")
     parser.add_argument("--repeats", type=int, default=3, help="timed fits per contestant")
@@ -190,7 +194,7 @@ def main():
         if "trainer" in args.modes:
             data_config = DataConfig(corpus="cmudict", max_source_length=MAX_LENGTH, max_target_length=MAX_LENGTH,
                                      tokens_per_batch=args.tokens_per_batch)
-            for kind, bucketing in (("ours", True), ("keras_hub", False)):
+            for kind, bucketing in (("ours", True), ("ours_unpacked", True), ("keras_hub", False)):
                 batches = list(make_dataset(pairs, source_tokenizer, target_tokenizer, data_config,
                                             bucketing=bucketing).take(args.batches).as_numpy_iterator())
                 dataset = cycled(batches)
@@ -198,7 +202,7 @@ def main():
                 for jit in args.jit:
                     for spe in args.spe:
                         model = build_model(kind, config)
-                        if kind == "ours":
+                        if kind.startswith("ours"):
                             compile_model(model, TrainingConfig(warmup_steps=4000, jit_compile=jit == "on",
                                                                 steps_per_execution=spe))
                         else:
@@ -225,7 +229,7 @@ def main():
                 match = [r for r in shape_rows if r["model"] == peer and r["mode"] == row["mode"]
                          and r["jit"] == row["jit"] and r["spe"] == row["spe"]]
                 row[f"ours/{peer}"] = (row["tokens_per_s"] / match[0]["tokens_per_s"]
-                                       if row["model"] == "ours" and match else "")
+                                       if row["model"].startswith("ours") and match else "")
             print(row, flush=True)
         rows += shape_rows
         del models, functions

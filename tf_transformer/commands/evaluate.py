@@ -1,8 +1,9 @@
-"""`tf-transformer evaluate (--run-dir DIR | --model saved_models/NAME) [--split dev|test] [--beam-size K]
-[--limit N] [--json FILE]`: score a trained run, or an export of one, on a split of its corpus with greedy decoding
+"""`tf-transformer evaluate (--run-dir DIR | --model saved_models/NAME | --tflite FILE) [--split dev|test]
+[--beam-size K] [--limit N] [--json FILE]`: score a trained run, or an export of one, on a split of its corpus with greedy decoding
 and with beam search: BLEU and chrF (sacrebleu) for translation, WER and PER for grapheme-to-phoneme (a word is
 right if it matches any of its pronunciations). An export runs its `greedy` and `serving_default` signatures and
-finds the corpus through the recipe it carries (assets.extra/recipe.yaml)."""
+finds the corpus through the recipe it carries (assets.extra/recipe.yaml); a .tflite (run on LiteRT) scores the
+one decoding it was converted with, finding the corpus through the recipe in its metadata."""
 
 import json
 import os
@@ -15,7 +16,7 @@ def add_parser(subparsers):
 
     parser = subparsers.add_parser("evaluate", help="score a run on its dev or test split (greedy and beam)",
                                    description=__doc__)
-    add_model_arguments(parser)
+    add_model_arguments(parser, allow_tflite=True)
     parser.add_argument("--split", choices=("dev", "test"), default="test", help="which split (default test)")
     parser.add_argument("--beam-size", type=int,
                         help="beam size of the beam row (default: the recipe's, 4 if that is 1); 1 = greedy only")
@@ -41,10 +42,11 @@ def run(args):
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         raise DataError(f"{args.json}: its directory does not exist; create it or pick another --json path")
-    recipe, translators = export_translators(args) if args.model else run_dir_translators(args)
+    recipe, translators = (tflite_translators(args) if args.tflite else export_translators(args) if args.model
+                           else run_dir_translators(args))
     task = task_of(recipe)
     grouped = load_corpus(recipe.data).grouped(args.split)[:args.limit]
-    where = args.model or args.run_dir
+    where = args.tflite or args.model or args.run_dir
     if not grouped:
         raise DataError(f"{where}: the {args.split} split of corpus {recipe.data.corpus!r} is empty; "
                         "use a larger corpus or the other --split")
@@ -65,6 +67,7 @@ def run(args):
     print(format_table(rows, metrics, f"{where}  {args.split}: {len(sources)} sources, task {task}"))
     if args.json:
         summary = {"run_dir": args.run_dir and str(args.run_dir), "model": args.model and str(args.model),
+                   "tflite": args.tflite and str(args.tflite),
                    "recipe": recipe.name, "split": args.split, "task": task,
                    "sources": len(sources), "primary_metric": primary_metric(task),
                    "lower_is_better": sorted(LOWER_IS_BETTER), "results": rows}
@@ -117,6 +120,35 @@ def export_translators(args):
     if beam > 1 and args.beam_size != 1:
         rows.append((f"beam {beam}", "beam", {"beam_size": beam}, ExportTranslator(path, "serving_default")))
     return recipe, rows
+
+
+def tflite_translators(args):
+    """(recipe, [(label, method, options, LiteRTTranslator)]) for --tflite: the one decoding the file has,
+    labelled with its quantization; the recipe comes from the file's metadata.
+
+    Raises:
+        ModelPathError: the file carries no recipe. ConfigError: --beam-size other than the file's, or --xla.
+    """
+    from tf_transformer.commands.translate import tflite_beam_size
+    from tf_transformer.config import Recipe, from_dict
+    from tf_transformer.errors import ConfigError, ModelPathError
+    from tf_transformer.export.litert import LiteRTTranslator
+
+    translator = LiteRTTranslator(args.tflite)
+    facts = translator.facts
+    if not facts.get("recipe") or translator.ids_only:
+        raise ModelPathError(f"{args.tflite}: the file carries no recipe to find its corpus (or takes ids); convert "
+                             "it with `tf-transformer tflite` (text in, text out), or evaluate --run-dir DIR")
+    beam = tflite_beam_size(translator)
+    if args.beam_size not in (None, beam):
+        raise ConfigError(f"--beam-size {args.beam_size} is not possible with --tflite {args.tflite}: the file "
+                          f"decodes with {'beam size ' + str(beam) if beam > 1 else 'greedy decoding'}")
+    if args.jit_compile is not None:
+        raise ConfigError(f"--{'' if args.jit_compile else 'no-'}xla is not possible with --tflite {args.tflite}")
+    label = (f"beam {beam}" if beam > 1 else "greedy") + f" (tflite, {facts.get('quantize', 'none')})"
+    method = "beam" if beam > 1 else "greedy"
+    return from_dict(Recipe, facts["recipe"], where=f"{args.tflite}: recipe"), [
+        (label, method, {"beam_size": beam} if beam > 1 else {}, translator)]
 
 
 def decoding_rows(decoding, beam_size=None):

@@ -1,8 +1,11 @@
-"""`tf-transformer translate (--run-dir DIR | --model saved_models/NAME) [TEXT ...]`: text in, text out.
+"""`tf-transformer translate (--run-dir DIR | --model saved_models/NAME | --tflite FILE) [TEXT ...]`: text in,
+text out.
 
 Reads the texts from the arguments, from `--input FILE` (one per line) or from stdin; writes one translation per
 line to stdout or `--output FILE` (empty lines stay empty lines, so line counts match). Inputs are sorted by
 length into batches of `--batch-size` and written back in input order; files show a progress bar on stderr.
+
+`--tflite FILE` runs a file of `tf-transformer tflite` on LiteRT, with the decoding it was converted with.
 
 Decoding: a run directory decodes with its recipe's beam size by default (`decoding.beam_size`), or
 `--beam-size K` (1 = greedy), `--n-best N` (N lines `LINE<TAB>TRANSLATION<TAB>SCORE` per input), or
@@ -26,7 +29,7 @@ SAMPLING_OPTIONS = ("temperature", "top_k", "top_p", "seed")
 def add_parser(subparsers):
     parser = subparsers.add_parser("translate", help="translate text with a run directory or an exported model",
                                    description=__doc__)
-    add_model_arguments(parser)
+    add_model_arguments(parser, allow_tflite=True)
     parser.add_argument("text", nargs="*", help="texts to translate (default: --input FILE, else stdin)")
     parser.add_argument("--input", metavar="FILE", help="UTF-8 text file, one input per line")
     parser.add_argument("--output", metavar="FILE", help="write the translations here (default: stdout)")
@@ -47,13 +50,16 @@ def add_parser(subparsers):
     parser.set_defaults(run=run)
 
 
-def add_model_arguments(parser, allow_export=True):
-    """`--run-dir DIR` (and, for translate, `--model saved_models/NAME`): exactly one is required."""
+def add_model_arguments(parser, allow_export=True, allow_tflite=False):
+    """`--run-dir DIR`, `--model saved_models/NAME` (if allow_export) or `--tflite FILE` (if allow_tflite):
+    exactly one is required."""
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--run-dir", metavar="DIR", help="a `tf-transformer train` run directory")
     if allow_export:
         group.add_argument("--model", metavar="PATH",
                            help="an export: saved_models/NAME (its latest version) or one version directory")
+    if allow_tflite:
+        group.add_argument("--tflite", metavar="FILE", help="a .tflite from `tf-transformer tflite`, run on LiteRT")
 
 
 def add_xla_argument(parser):
@@ -75,7 +81,8 @@ def run(args):
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     texts, _ = read_inputs(args)  # input mistakes fail before the model loads
     with one_line_warnings():
-        translator = export_translator(args) if args.model else run_dir_translator(args)
+        translator = (tflite_translator(args) if args.tflite else export_translator(args) if args.model
+                      else run_dir_translator(args))
         results = translate_texts(translator, texts, args.batch_size,
                                   progress=bool(args.input) and not args.quiet)
     write_outputs(results, args.output, scores=args.scores)
@@ -217,21 +224,51 @@ def export_translator(args):
 
     path = latest_version(args.model)
     exported_beam = export_beam_size(path)
+    given = fixed_decoding_conflicts(args, (None, 1, exported_beam))
+    if given:
+        beam = f"beam size {exported_beam}" if exported_beam else "its own decoding"
+        raise ConfigError(f"{given[0]} is not possible with --model {args.model}: an export decodes with {beam} "
+                          "(serving_default) or greedily (--beam-size 1); use --run-dir DIR for other options")
+    return ExportTranslator(path, "greedy" if args.beam_size == 1 else "serving_default")
+
+
+def tflite_translator(args):
+    """A `LiteRTTranslator` for `--tflite`; options the file cannot honour are one-line `ConfigError`s."""
+    from tf_transformer.export.litert import LiteRTTranslator
+
+    translator = LiteRTTranslator(args.tflite)
+    if translator.ids_only:
+        raise ConfigError(f"{args.tflite}: an --ids-only file takes ids, not text; convert one without --ids-only")
+    beam = tflite_beam_size(translator)
+    given = fixed_decoding_conflicts(args, (None, beam))
+    if given:
+        decoding = f"beam size {beam}" if beam > 1 else "greedy decoding"
+        raise ConfigError(f"{given[0]} is not possible with --tflite {args.tflite}: the file decodes with "
+                          f"{decoding}; convert another with `tf-transformer tflite --decoding ...`, or use "
+                          "--run-dir DIR")
+    return translator
+
+
+def tflite_beam_size(translator):
+    """The beam size a `LiteRTTranslator`'s file decodes with (1: greedy), from its metadata."""
+    facts = translator.facts
+    return int(facts.get("options", {}).get("beam_size", 1)) if facts.get("decoding") == "beam" else 1
+
+
+def fixed_decoding_conflicts(args, beams):
+    """The decoding options in `args` that a model with fixed decoding (an export, a .tflite) cannot honour,
+    most important first; `beams` are the --beam-size values it can (None: not given)."""
     given = [f"--{name.replace('_', '-')}" for name in ("length_penalty", "max_extra_length", *SAMPLING_OPTIONS)
              if getattr(args, name) is not None]
     if args.sample:
         given.insert(0, "--sample")
     if args.jit_compile is not None:
         given.insert(0, "--xla" if args.jit_compile else "--no-xla")
-    if args.n_best != 1:
+    if getattr(args, "n_best", 1) != 1:
         given.insert(0, "--n-best")
-    if args.beam_size not in (None, 1, exported_beam):
+    if args.beam_size not in beams:
         given.insert(0, f"--beam-size {args.beam_size}")
-    if given:
-        beam = f"beam size {exported_beam}" if exported_beam else "its own decoding"
-        raise ConfigError(f"{given[0]} is not possible with --model {args.model}: an export decodes with {beam} "
-                          "(serving_default) or greedily (--beam-size 1); use --run-dir DIR for other options")
-    return ExportTranslator(path, "greedy" if args.beam_size == 1 else "serving_default")
+    return given
 
 
 def export_beam_size(path):

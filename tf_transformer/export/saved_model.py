@@ -16,7 +16,9 @@ Signatures (batch dimension always present; only TensorFlow core and TensorFlow 
 The tokenizers' vocabularies travel as assets (`assets/`), the lookup tables and tensorflow-text resources are
 tracked by the module, so the export loads in a process that imports only `tensorflow` and `tensorflow_text`.
 `assets.extra/tf_transformer.json` records the model and decoding settings (for humans and `translate`);
-`assets.extra/recipe.yaml`, when the export came from a recipe, lets `evaluate --model` find the corpus.
+`assets.extra/recipe.yaml`, when the export came from a recipe, lets `evaluate --model` find the corpus;
+`assets.extra/tokenizers/{source,target}/` hold the tokenizers as saved (`load_export_parts` rebuilds the Keras
+model and both tokenizers from an export, for `tf-transformer tflite --model`).
 """
 
 import dataclasses
@@ -27,12 +29,14 @@ import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, START_ID, UNK_ID, DecodingConfig, save_recipe
 from tf_transformer.decoding import decoding_method, make_decode_fn
+from tf_transformer.errors import ModelPathError
 from tf_transformer.layers.attention import padding_mask
 from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
 
 SIGNATURES = ("serving_default", "greedy", "translate_ids", "attention")
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
 RECIPE_FILE = os.path.join("assets.extra", "recipe.yaml")
+TOKENIZERS_DIR = os.path.join("assets.extra", "tokenizers")
 
 
 class ServingModule(tf.Module):
@@ -174,7 +178,68 @@ def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, ver
             file.write("\n")
         if recipe is not None:
             save_recipe(recipe, os.path.join(temporary, RECIPE_FILE))
+        source_tokenizer.save(os.path.join(temporary, TOKENIZERS_DIR, "source"))
+        target_tokenizer.save(os.path.join(temporary, TOKENIZERS_DIR, "target"))
     return os.path.join(str(model_dir), str(version))
+
+
+@dataclasses.dataclass
+class ExportParts:
+    """What `load_export_parts` rebuilds from an export: the Keras model, both tokenizers, the export's
+    `DecodingConfig`, its model name and its recipe (None when the export carries none)."""
+
+    model: object
+    source_tokenizer: object
+    target_tokenizer: object
+    decoding: DecodingConfig
+    name: str
+    recipe: object = None
+
+
+def load_export_parts(model_path):
+    """`ExportParts` of an export (saved_models/NAME or one version): the Keras `Transformer` from the recorded
+    config with the SavedModel's weights, the tokenizers from assets.extra/tokenizers/.
+
+    Raises:
+        ModelPathError: not an export, one written before exports carried their tokenizers, or whose weights do
+            not fit its recorded config (re-export it).
+    """
+    from tf_transformer.config import ModelConfig, from_dict, load_recipe
+    from tf_transformer.export.versions import latest_version
+    from tf_transformer.model import Transformer
+    from tf_transformer.text import load_tokenizer
+
+    path = latest_version(model_path)
+    tokenizers = os.path.join(path, TOKENIZERS_DIR)
+    try:
+        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
+            facts = json.load(file)
+    except (OSError, ValueError):
+        facts = None
+    if facts is None or "model" not in facts or not os.path.isdir(tokenizers):
+        raise ModelPathError(f"{path}: this export lacks {METADATA_FILE} or {TOKENIZERS_DIR}/ (older exports do); "
+                             "export it again with `tf-transformer export`, or pass --run-dir")
+    model = Transformer(from_dict(ModelConfig, facts["model"], where=METADATA_FILE))
+    model.build()
+    import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before loading)
+
+    # The signatures capture every model variable under its Keras path ("transformer/encoder/...:0"); the first
+    # component is the model's name, which Keras numbers per process, so it is left out of the match.
+    loaded = tf.saved_model.load(path)  # held: the signature's variables live as long as the loaded object
+    captured = loaded.signatures["greedy"].variables
+    saved = {variable.name.split("/", 1)[-1].rsplit(":", 1)[0]: variable for variable in captured}
+    for variable in model.variables:
+        key = variable.path.split("/", 1)[-1]
+        if key not in saved or tuple(saved[key].shape) != tuple(variable.shape):
+            raise ModelPathError(f"{path}: the export has no variable {key!r} of shape {tuple(variable.shape)} "
+                                 "for the recorded model config; export it again with `tf-transformer export`")
+        variable.assign(saved[key])
+    decoding = from_dict(DecodingConfig, facts.get("decoding", {}), where=METADATA_FILE)
+    name = facts.get("name") or os.path.basename(os.path.dirname(os.path.normpath(path)))
+    recipe_path = os.path.join(path, RECIPE_FILE)
+    return ExportParts(model, load_tokenizer(os.path.join(tokenizers, "source")),
+                       load_tokenizer(os.path.join(tokenizers, "target")), decoding, name,
+                       load_recipe(recipe_path) if os.path.isfile(recipe_path) else None)
 
 
 def export_run(run_dir, name=None, version=None, directory=None):
