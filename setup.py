@@ -22,6 +22,7 @@ setup(
         "rapidfuzz>=3",
         "tensorboard",
         "matplotlib>=3.7",
+        "ai-edge-litert>=2.0",  # LiteRT: runs the .tflite of `tf-transformer tflite` (translate/evaluate --tflite)
     ],
     extras_require={
         "test": ["pytest", "tensorflow-serving-api"],  # PredictRequest protos in tests/export

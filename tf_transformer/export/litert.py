@@ -59,6 +59,8 @@ class LiteRTTranslator:
 
     def translate_batch(self, texts):
         """list of str -> list of (translation, score), one per text."""
+        if not texts:  # the graph runs on an empty batch, but LiteRT's Python wrapper cannot read the empty score
+            return []
         outputs = self.runner(text=np.array([text.encode("utf-8") for text in texts], dtype=object))
         return [(text.decode("utf-8"), float(score)) for text, score in zip(outputs["translation"], outputs["score"])]
 
