@@ -83,3 +83,23 @@ def test_kinds_tflite_cannot_prepare_are_refused_with_the_reason():
     sentencepiece = build_tokenizer(TokenizerConfig(kind="sentencepiece", vocab_size=40), TRAINING_TEXT * 20)
     with pytest.raises(ConfigError, match="sentencepiece.*regex"):
         portable_tokenizer(sentencepiece, "source")
+    with pytest.raises(ConfigError, match="sentencepiece.*FastSentencepieceDetokenize"):
+        portable_tokenizer(sentencepiece, "target")
+
+
+@pytest.mark.parametrize("kind", ["wordpiece"])
+def test_native_tokenize_gives_the_saved_model_source_ids(kind):
+    tokenizer = build_tokenizer(TokenizerConfig(kind=kind, vocab_size=80, lowercase=False), TRAINING_TEXT * 5)
+    texts = tf.constant(_texts())
+    expected = _Serving(tokenizer).source_ids(texts).numpy()
+    got = portable_tokenizer(tokenizer, "source").tokenize(texts, MAX_LENGTH).numpy()
+    expected, got = _same_width(expected, got)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("kind", ["wordpiece"])
+def test_native_detokenize_gives_the_tokenizer_strings(kind, rng):
+    tokenizer = build_tokenizer(TokenizerConfig(kind=kind, vocab_size=60), TRAINING_TEXT * 20)
+    ids = rng.integers(-2, tokenizer.vocab_size + 3, (400, 12)).astype(np.int32)
+    np.testing.assert_array_equal(portable_tokenizer(tokenizer, "target").detokenize(ids, MAX_LENGTH).numpy(),
+                                  tokenizer.detokenize(ids).numpy())

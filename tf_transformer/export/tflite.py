@@ -10,9 +10,9 @@ B is any batch size, 0 included. The search is the package's `tf.while_loop` ove
 (tf_transformer/decoding/), so it stops at [END] like the SavedModel, and gives its `greedy` (or, with "beam",
 its `serving_default`) translations and scores. The text variant tokenizes with tf_transformer/text/portable.py.
 
-Ops: TFLite builtins plus tensorflow-text's TFLite custom ops (names "TFText>..." and "RaggedTensorToTensor"),
-never Flex (SELECT_TF_OPS); the ids-only file is builtins only. An op outside that set is a `ConfigError` naming
-it. Quantization: "dynamic" stores the weights as int8 (dynamic-range quantization), "float16" as float16.
+Ops: TFLite builtins plus tensorflow-text's TFLite custom ops ("TFText>ByteSplitWithOffsets",
+"FastWordpieceTokenizeWithOffsets", ...), never Flex (SELECT_TF_OPS); the ids-only file is builtins only. An op
+outside that set is a `ConfigError` naming it. Quantization: "dynamic" stores the weights as int8 (dynamic-range quantization), "float16" as float16.
 """
 
 import json
@@ -27,8 +27,6 @@ from tf_transformer.errors import ConfigError, ModelPathError
 
 QUANTIZATIONS = ("none", "dynamic", "float16")
 DECODINGS = ("greedy", "beam")
-TEXT_CUSTOM_OP_PREFIX = "TFText>"
-TEXT_CUSTOM_OPS = ("RaggedTensorToTensor",)  # tensorflow-text registers this one without the prefix
 METADATA_NAME = "tf_transformer"
 
 
@@ -111,7 +109,7 @@ def convert_translator(model, source_tokenizer, target_tokenizer, method="greedy
     except Exception as error:  # the converter raises ConverterError, ValueError, ... with pages of MLIR text
         raise ConfigError(f"TFLite conversion failed: {_first_line(error)}") from None
     ops = model_ops(content)
-    check_ops(ops, ids_only)
+    check_ops(content, ops, ids_only)
     return content, ops
 
 
@@ -154,23 +152,35 @@ def model_ops(content):
     return sorted(ops)
 
 
-def is_text_op(name):
-    """Whether `name` is one of tensorflow-text's TFLite custom ops."""
-    return name.startswith(TEXT_CUSTOM_OP_PREFIX) or name in TEXT_CUSTOM_OPS
-
-
 def custom_ops(ops):
     """The custom (non-builtin) op names among `model_ops` names: the ones an app must register."""
-    return [name for name in ops if not name.isupper() or ">" in name or name in TEXT_CUSTOM_OPS]
+    from ai_edge_litert import schema_py_generated as schema
+
+    builtins = {name for name in vars(schema.BuiltinOperator) if not name.startswith("_")}
+    return [name for name in ops if name not in builtins]
 
 
-def check_ops(ops, ids_only=False):
-    """Raise ConfigError naming the first op that is neither a TFLite builtin nor (text variant) a
-    tensorflow-text custom op: a Flex op, or a TensorFlow op the converter left as a custom op."""
-    for name in custom_ops(ops):
-        if name.startswith("Flex") or ids_only or not is_text_op(name):
-            raise ConfigError(f"the model needs the op {name!r}, which is neither a TFLite builtin nor a "
-                              "tensorflow-text op (Flex is not allowed); please report it")
+def check_ops(content, ops, ids_only=False):
+    """Raise ConfigError naming the first op that is neither a TFLite builtin nor (text variant) one of
+    tensorflow-text's TFLite kernels: a Flex op, or a TensorFlow op the converter left as a custom op. The test
+    is LiteRT itself: the file must load with tensorflow-text's op registrar and nothing else."""
+    custom = custom_ops(ops)
+    flex = [name for name in custom if name.startswith("Flex")]
+    if flex or (ids_only and custom):
+        raise ConfigError(f"the model needs the op {(flex or custom)[0]!r}, which is not a TFLite builtin "
+                          f"{'' if ids_only else '(Flex is not allowed)'}; please report it")
+    if custom:
+        import tensorflow_text as tf_text
+        from ai_edge_litert import interpreter
+
+        try:
+            interpreter.InterpreterWithCustomOps(model_content=content,
+                                                 custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+        except (ValueError, RuntimeError) as error:
+            unresolved = [name for name in custom if name in str(error)]
+            raise ConfigError(f"the model needs the op {(unresolved or custom)[0]!r}, which is neither a TFLite "
+                              "builtin nor a tensorflow-text TFLite kernel (Flex is not allowed); please "
+                              "report it") from None
 
 
 def export_tflite(run_dir=None, model_path=None, output=None, quantize="none", decoding="greedy", ids_only=False):
@@ -220,6 +230,9 @@ def export_tflite(run_dir=None, model_path=None, output=None, quantize="none", d
     handle, temporary = tempfile.mkstemp(dir=parent, prefix=".tflite-", suffix=".tmp")
     with os.fdopen(handle, "wb") as file:
         file.write(content)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would keep the file from other users
     os.replace(temporary, output)
     return output, ops
 

@@ -12,11 +12,13 @@ plus `codepoints.lowercase_boundaries`), so a word-final Σ becomes σ where ICU
   with the vocabulary's characters (and, when lower-casing, every character whose lower case is one of them).
 - whitespace: the same code points, cut into words at the folded spaces; a word's id is the vocabulary token it
   equals (compared character by character), else [UNK].
-- wordpiece: tensorflow-text's FastWordpieceTokenizer (its own TFLite kernel); lower-casing cannot be done in
-  TFLite without a Unicode case table, so a lower-casing wordpiece source is refused.
-- sentencepiece: refused (its whitespace folding is a regex, which TFLite cannot run).
+- wordpiece: tensorflow-text's FastWordpieceTokenizer (its own TFLite kernel; its ids equal the SavedModel's for
+  invalid UTF-8 too); lower-casing would need the text rebuilt from code points, so a lower-casing wordpiece
+  source is refused.
+- sentencepiece: refused on both sides (the source's whitespace folding is a regex; tensorflow-text 2.21's TFLite
+  detokenizer kernel is broken for batches).
 - detokenize, char and whitespace: ids -> vocabulary strings (a builtin gather) joined by tensorflow-text's
-  n-gram string join over the whole row; wordpiece and sentencepiece: their tensorflow-text detokenizers.
+  n-gram string join over the whole row; wordpiece: its tensorflow-text detokenizer.
 """
 
 import numpy as np
@@ -44,10 +46,11 @@ def portable_tokenizer(tokenizer, side):
                               "no Unicode lower-casing kernel; train with tokenizer.lowercase: false, or "
                               "lower-case the text in the app and use --ids-only")
         return NativePortable(tokenizer)
-    if tokenizer.kind == "sentencepiece" and side == "target":
-        return NativePortable(tokenizer)
-    raise ConfigError(f"the {side} tokenizer ({tokenizer.kind}) cannot run in TFLite: its whitespace folding is a "
-                      "regex, which TFLite cannot run; use --ids-only and tokenize in the app")
+    why = ("its whitespace folding is a regex, which TFLite cannot run" if side == "source" else
+           "tensorflow-text's TFLite FastSentencepieceDetokenize kernel returns one string for a whole batch and "
+           "then crashes (tensorflow-text 2.21)")
+    raise ConfigError(f"the {side} tokenizer ({tokenizer.kind}) cannot run in TFLite: {why}; convert with "
+                      "--ids-only and tokenize in the app")
 
 
 class VocabularyPortable:
@@ -134,7 +137,7 @@ class VocabularyPortable:
 
 
 class NativePortable:
-    """wordpiece and sentencepiece: their tensorflow-text ops have TFLite kernels of their own."""
+    """wordpiece: its tensorflow-text ops have TFLite kernels of their own."""
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
