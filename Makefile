@@ -24,7 +24,7 @@ test-slow: $(STAMP)
 # Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 75 minutes on 2 cores.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
-	for script in attention data decode serve train profile_train; do $(BIN)/python bench/$$script.py || exit 1; done
+	for script in attention data decode serve train profile_train tflite; do $(BIN)/python bench/$$script.py || exit 1; done
 
 # The quick start's main job: train the default recipe (resumes if runs/g2p_tiny exists), export, translate.
 DEMO_RUN := runs/g2p_tiny

@@ -228,16 +228,15 @@ def test_bad_options_raise_config_errors(model):
 @pytest.mark.slow
 @pytest.mark.parametrize("method, options", [("greedy", {}), ("beam", {"beam_size": 3}), ("sample", {"top_k": 1})])
 def test_decode_functions_convert_to_tflite_builtins_and_give_the_same_ids(model, sources, method, options):
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tf_transformer.export.tflite import frozen_function
 
     decode = make_decode_fn(model, method, **options)
     # Variables read inside the while loop must be frozen first (TFLite cannot read resource variables there).
-    frozen = convert_variables_to_constants_v2(decode.get_concrete_function(), lower_control_flow=False)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(decode.get_concrete_function())])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no TF Select (Flex) ops
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    interpreter = Interpreter(model_content=converter.convert())
     source = sources[:4]
     (source_input,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(source_input["index"], source.shape)

@@ -1,9 +1,10 @@
 """`tf-transformer evaluate (--run-dir DIR | --model saved_models/NAME | --tflite FILE) [--split dev|test]
-[--beam-size K] [--limit N] [--json FILE]`: score a trained run, or an export of one, on a split of its corpus with greedy decoding
-and with beam search: BLEU and chrF (sacrebleu) for translation, WER and PER for grapheme-to-phoneme (a word is
-right if it matches any of its pronunciations). An export runs its `greedy` and `serving_default` signatures and
-finds the corpus through the recipe it carries (assets.extra/recipe.yaml); a .tflite (run on LiteRT) scores the
-one decoding it was converted with, finding the corpus through the recipe in its metadata."""
+[--beam-size K] [--limit N] [--json FILE]`: score a trained run, or an export of one, on a split of its corpus
+with greedy decoding and with beam search: BLEU and chrF (sacrebleu) for translation, WER and PER for
+grapheme-to-phoneme (a word is right if it matches any of its pronunciations). An export runs its `greedy` and
+`serving_default` signatures and finds the corpus through the recipe it carries (assets.extra/recipe.yaml); a
+.tflite (run on LiteRT) scores the one decoding it was converted with, finding the corpus through the recipe in its
+metadata."""
 
 import json
 import os

@@ -12,7 +12,8 @@ its `serving_default`) translations and scores. The text variant tokenizes with 
 
 Ops: TFLite builtins plus tensorflow-text's TFLite custom ops ("TFText>ByteSplitWithOffsets",
 "FastWordpieceTokenizeWithOffsets", ...), never Flex (SELECT_TF_OPS); the ids-only file is builtins only. An op
-outside that set is a `ConfigError` naming it. Quantization: "dynamic" stores the weights as int8 (dynamic-range quantization), "float16" as float16.
+outside that set is a `ConfigError` naming it. Quantization: "dynamic" stores the weights as int8 (dynamic-range
+quantization), "float16" as float16.
 """
 
 import json
