@@ -30,7 +30,7 @@ bench: $(STAMP)
 DEMO_RUN := runs/g2p_tiny
 demo: $(STAMP)
 	$(BIN)/tf-transformer train --config training/configs/g2p_tiny.yaml --run-dir $(DEMO_RUN)
-	$(BIN)/tf-transformer evaluate --run-dir $(DEMO_RUN) --split test --limit 300
+	$(BIN)/tf-transformer evaluate --run-dir $(DEMO_RUN) --split test
 	$(BIN)/tf-transformer translate --model saved_models/g2p_tiny transformer attention tensorflow keras
 
 clean:
