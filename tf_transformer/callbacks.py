@@ -33,6 +33,7 @@ class ProgressBar(keras.callbacks.Callback):
         self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=["loss", "accuracy", "tok/s"])
         self.bar.update(self.step_offset)
         self.start = None  # the rate counts from the end of the first step (tracing excluded)
+        self.epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -45,14 +46,21 @@ class ProgressBar(keras.callbacks.Callback):
         self.bar.update(self.step_offset + batch + 1, values)
 
     def on_epoch_end(self, epoch, logs=None):
-        shown = {k: v for k, v in (logs or {}).items() if k.startswith("val_") or k.startswith("dev_")}
+        logs = logs or {}
+        shown = {k: v for k, v in logs.items() if (k.startswith("val_") or k.startswith("dev_"))
+                 and k != DevEvaluation.SECONDS}
         if shown:
             print("  " + "  ".join(f"{k}: {float(v):.4g}" for k, v in sorted(shown.items())))
+        if DevEvaluation.SECONDS in logs:  # this callback runs after DevEvaluation: the epoch time includes it
+            seconds, epoch_seconds = float(logs[DevEvaluation.SECONDS]), time.perf_counter() - self.epoch_start
+            print(f"  dev evaluation took {seconds:.1f} s of the epoch's {epoch_seconds:.1f} s "
+                  f"({100 * seconds / max(epoch_seconds, 1e-9):.1f}%)")
         self.step_offset = 0
 
 
 class DevEvaluation(keras.callbacks.Callback):
-    """Every `every` epochs, decode the dev sources (greedy) and add `dev_<metric>` to the epoch logs.
+    """Every `every` epochs, decode the dev sources (greedy) and add `dev_<metric>` to the epoch logs, with the
+    evaluation's wall time as `dev_eval_seconds` (the progress bar prints its share of the epoch).
 
     Runs before the checkpoint and early-stopping callbacks, which watch `dev_<primary metric>`.
 
@@ -63,6 +71,8 @@ class DevEvaluation(keras.callbacks.Callback):
         every: epochs between evaluations (0 = never).
     """
 
+    SECONDS = "dev_eval_seconds"  # the log entry (and history.csv column) with the evaluation's wall time
+
     def __init__(self, translator_factory, grouped, task, every=1):
         super().__init__()
         self.translator_factory, self.grouped, self.task, self.every = translator_factory, grouped, task, every
@@ -71,12 +81,14 @@ class DevEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.every or (epoch + 1) % self.every or not self.grouped:
             return
+        start = time.perf_counter()
         if self.translator is None:
             self.translator = self.translator_factory(self.model)
         hypotheses = [text for text, _ in self.translator.translate([source for source, _ in self.grouped])]
         scores = scores_for(self.task, hypotheses, [references for _, references in self.grouped])
         for name, value in scores.items():
             logs[f"dev_{name}"] = value
+        logs[self.SECONDS] = time.perf_counter() - start
 
 
 class Checkpoints(keras.callbacks.Callback):
