@@ -197,10 +197,12 @@ def write_vocabulary(path, tokens):
 def lookup_tables(vocab_asset):
     """(token -> id, id -> token) StaticHashTables initialised from the vocabulary asset at load time."""
     whole_line, line_number = tf.lookup.TextFileIndex.WHOLE_LINE, tf.lookup.TextFileIndex.LINE_NUMBER
+    # Anonymous: a named table is shared by every table of the process with the same vocabulary *path*, so a
+    # tokenizer whose temporary directory reused an older one's path looked words up in the older vocabulary.
     to_id = tf.lookup.StaticHashTable(
         tf.lookup.TextFileInitializer(vocab_asset, tf.string, whole_line, tf.int64, line_number),
-        default_value=UNK_ID)
+        default_value=UNK_ID, experimental_is_anonymous=True)
     to_token = tf.lookup.StaticHashTable(
         tf.lookup.TextFileInitializer(vocab_asset, tf.int64, line_number, tf.string, whole_line),
-        default_value=RESERVED_TOKENS[UNK_ID])
+        default_value=RESERVED_TOKENS[UNK_ID], experimental_is_anonymous=True)
     return to_id, to_token
