@@ -28,7 +28,8 @@ setup(
         "test": ["pytest", "tensorflow-serving-api"],  # PredictRequest protos in tests/export
         # benchmarks only (bench/train.py's KerasHub peer, bench/profile_train.py's op statistics); never imported
         # by the package
-        "bench": ["keras-hub>=0.32", "xprof"],
+        "bench": ["keras-hub>=0.32", "xprof",
+                  "phonetisaurus==0.3.0"],  # bench/g2p_baseline.py: joint n-gram G2P, bundles its binaries (x86_64)
     },
     entry_points={"console_scripts": ["tf-transformer=tf_transformer.cli:main"]},
 )
