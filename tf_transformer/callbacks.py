@@ -92,7 +92,8 @@ class DevEvaluation(keras.callbacks.Callback):
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """Per-epoch weights (the last `keep` kept) and the best epoch's weights by `dev_<metric>` (with best.json).
+    """Per-epoch weights (the last `keep` kept; none with 0) and the best epoch's weights by `dev_<metric>` (with
+    best.json).
 
     The best score survives a resume: it is read back from best.json.
     """
@@ -110,9 +111,10 @@ class Checkpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.directory, exist_ok=True)
-        _atomic_save_weights(self.model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.weights.h5"))
+        if self.keep:
+            _atomic_save_weights(self.model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.weights.h5"))
         epochs = sorted(f for f in os.listdir(self.directory) if f.startswith("epoch-"))
-        for old in epochs[:-self.keep]:
+        for old in epochs[:-self.keep] if self.keep else epochs:
             os.remove(os.path.join(self.directory, old))
         value = (logs or {}).get(self.monitor)
         if value is None or math.isnan(value):

@@ -167,7 +167,13 @@ def _coerce(hint, value, where):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (item,) = typing.get_args(hint)[:1] or (typing.Any,)
         return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict or hint is typing.Any:
+    if hint is typing.Any:
+        return value
+    if dict in (hint, origin):  # a free-form section (the recipe's `model`): empty (None) is an empty mapping
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(value).__name__}")
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -248,7 +254,10 @@ class TrainingConfig:
         jit_compile: compile the train step with XLA.
         steps_per_execution: train steps per tf.function call.
         backup_every_steps: how often BackupAndRestore saves (a killed run resumes from there).
-        keep_checkpoints: how many per-epoch checkpoints to keep (the best by the dev metric is kept too).
+        keep_checkpoints: per-epoch checkpoints (checkpoints/epoch-NNN.weights.h5) to keep, the newest; 0 writes
+            none. The best epoch by the dev metric (best.weights.h5) and the resume backup are kept regardless.
+            export, evaluate and translate read model.keras (written when training ends), else the best
+            checkpoint, else the newest epoch, else the backup: 0 loses nothing they need.
         early_stopping_patience: epochs without dev improvement before stopping (None = off).
         evaluate_every_epochs: decode the dev split every K epochs (0 = off).
         evaluate_max_examples: dev examples decoded for the metric.
@@ -271,6 +280,11 @@ class TrainingConfig:
     evaluate_every_epochs: int = 1
     evaluate_max_examples: int = 500
     seed: int = 1234
+
+    def __post_init__(self):
+        if self.keep_checkpoints < 0:
+            raise ConfigError(f"training.keep_checkpoints: expected 0 (no per-epoch checkpoints) or more, got "
+                              f"{self.keep_checkpoints}")
 
 
 @dataclasses.dataclass
@@ -354,22 +368,42 @@ def load_recipe(path, overrides=()):
         raise ConfigError(f"{path}: recipe file not found (see training/configs/ for the bundled ones)") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, training, ...), got "
+                          f"{type(data).__name__}")
     for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
-        *parents, leaf = key.split(".")
-        node = data
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = yaml.safe_load(value)
-    recipe = from_dict(Recipe, data, str(path))
+        _set(data, override, path)
     try:
+        recipe = from_dict(Recipe, data, str(path))
         recipe.model_config(1000, 1000, where=str(path))  # the shape checks need no vocabulary
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     return recipe
+
+
+def _set(data, override, path):
+    """Apply one `--set key.sub=value` (value parsed as YAML) to the recipe mapping `data` read from `path`.
+
+    A missing or empty section (`training:` alone is None in YAML) becomes a mapping; a key that holds a value
+    cannot take sub-keys.
+    """
+    import yaml
+
+    key, sep, value = override.partition("=")
+    if not sep:
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
+    *parents, leaf = key.split(".")
+    node = data
+    for depth, parent in enumerate(parents):
+        if node.get(parent) is None:
+            node[parent] = {}
+        node = node[parent]
+        if not isinstance(node, dict):
+            field = ".".join(parents[:depth + 1])
+            raise ConfigError(f"--set {override!r}: {path}: {field} is {node!r}, not a section with keys; "
+                              f"set it with --set {field}=VALUE")
+    node[leaf] = yaml.safe_load(value)
 
 
 def save_recipe(recipe, path):

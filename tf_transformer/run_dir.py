@@ -3,7 +3,7 @@
     runs/<name>/
       recipe.yaml              the resolved recipe (defaults and --set overrides applied)
       vocab/source/ vocab/target/   the tokenizers (tokenizer.json + vocabulary files)
-      checkpoints/epoch-NNN.weights.h5   the last `keep_checkpoints` epochs
+      checkpoints/epoch-NNN.weights.h5   the last `keep_checkpoints` epochs (none with 0)
       checkpoints/best.weights.h5 + best.json   the best epoch by the dev metric
       backup/latest + backup/<step>/   resume state (weights with optimizer, epoch and step), every N steps
       logs/                    TensorBoard; history.csv: one row per epoch
@@ -78,12 +78,15 @@ def load_run(run_dir):
 
 
 def latest_weights(paths):
-    """The best checkpoint if there is one, else the newest epoch checkpoint, else None."""
+    """The best checkpoint if there is one, else the newest epoch checkpoint, else the resume backup's weights
+    (all a run with `keep_checkpoints: 0` and no dev metric has), else None."""
+    from tf_transformer.callbacks import ResumableBackup
+
     if os.path.isfile(paths.best_weights):
         return paths.best_weights
     epochs = sorted(f for f in os.listdir(paths.checkpoints) if f.startswith("epoch-")) \
         if os.path.isdir(paths.checkpoints) else []
-    return os.path.join(paths.checkpoints, epochs[-1]) if epochs else None
+    return os.path.join(paths.checkpoints, epochs[-1]) if epochs else ResumableBackup.load(paths.backup)[1]
 
 
 def _load_model_weights(model, path):

@@ -59,6 +59,9 @@ def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, capsys):
         assert main(["evaluate", "--model", trained_run["model_dir"], *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and expected in err and "--run-dir" in err
+    assert main(["evaluate", "--model", trained_run["model_dir"], "--beam-size", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--beam-size must be >= 1" in err, err
     old_export = tmp_path / "old" / "1"
     shutil.copytree(trained_run["export"], old_export)
     (old_export / RECIPE_FILE).unlink()

@@ -147,6 +147,12 @@ def test_options_an_export_or_method_cannot_honour_are_one_line_errors(trained_r
                     "--beam-size 3")
 
 
+def test_out_of_range_beam_and_n_best_are_named_before_what_an_export_decodes_with(trained_run, capsys):
+    for model in (["--model", trained_run["model_dir"]], ["--run-dir", trained_run["run_dir"]]):
+        _one_line_error(capsys, ["translate", *model, "--beam-size", "0", "abc"], "--beam-size must be >= 1")
+        _one_line_error(capsys, ["translate", *model, "--n-best", "0", "abc"], "--n-best must be >= 1")
+
+
 def test_an_unknown_option_exits_with_status_2(trained_run, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["translate", "--run-dir", trained_run["run_dir"], "--beam", "abc"])

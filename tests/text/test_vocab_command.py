@@ -1,5 +1,6 @@
 """`tf-transformer vocab` builds loadable tokenizers from a text file or a recipe and reports bad input in one line."""
 
+import pytest
 import tensorflow as tf
 
 from tf_transformer.cli import main
@@ -31,3 +32,35 @@ def test_vocab_errors_are_one_line_with_file_and_line(tmp_path, capsys):
     assert error.count("\n") == 0 and error.startswith(f"error: {corpus}:2: ")
     assert main(["vocab", "--corpus", str(tmp_path / "missing.txt"), "--output", str(tmp_path / "out")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_vocab_column_reads_lines_as_training_does(tmp_path, capsys):
+    from tf_transformer.config import DataConfig
+    from tf_transformer.data import load_corpus
+    from tf_transformer.errors import DataError
+
+    corpus = tmp_path / "pairs.tsv"
+    corpus.write_text("hallo\thello\nkeintab\n\ntschüss\tbye\n", encoding="utf-8")
+    with pytest.raises(DataError) as raised:
+        load_corpus(DataConfig(corpus="tsv", path=str(corpus)))
+    training_error = f"error: {raised.value}"
+    for column in ("0", "1"):
+        argv = ["vocab", "--corpus", str(corpus), "--column", column, "--kind", "whitespace", "--vocab-size", "none",
+                "--output", str(tmp_path / column)]
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == training_error
+        assert main([*argv, "--skip-malformed"]) == 0
+        assert "malformed lines skipped: 1" in capsys.readouterr().out
+    source = load_tokenizer(tmp_path / "0")
+    assert source.detokenize(source.tokenize(tf.constant(["keintab"]))).numpy()[0] == b"[UNK]"
+
+
+def test_vocab_config_skip_malformed_sets_the_recipe_value(tmp_path, capsys):
+    corpus = tmp_path / "pairs.tsv"
+    corpus.write_text("".join(f"wort{i}\tword{i}\n" for i in range(30)) + "keintab\n", encoding="utf-8")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"data: {{corpus: tsv, path: {corpus}}}\nsource_tokenizer: {{kind: whitespace}}\n"
+                      "target_tokenizer: {kind: whitespace}\n", encoding="utf-8")
+    argv = ["vocab", "--config", str(recipe), "--output", str(tmp_path / "vocab")]
+    assert main(argv) == 2 and f"{corpus}:31: " in capsys.readouterr().err
+    assert main([*argv, "--skip-malformed"]) == 0

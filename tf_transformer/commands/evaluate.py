@@ -41,6 +41,8 @@ def run(args):
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.beam_size is not None and args.beam_size < 1:  # before what an export or a .tflite can decode with
+        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy only), got {args.beam_size}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         raise DataError(f"{args.json}: its directory does not exist; create it or pick another --json path")
     recipe, translators = (tflite_translators(args) if args.tflite else export_translators(args) if args.model
@@ -158,12 +160,9 @@ def decoding_rows(decoding, beam_size=None):
     import dataclasses
 
     from tf_transformer.decoding import decoding_method
-    from tf_transformer.errors import ConfigError
 
     if beam_size is None:
         beam_size = decoding.beam_size if decoding.beam_size > 1 else 4
-    if beam_size < 1:
-        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy only), got {beam_size}")
     rows = [("greedy", *decoding_method(dataclasses.replace(decoding, beam_size=1)))]
     if beam_size > 1:
         rows.append((f"beam {beam_size}", *decoding_method(dataclasses.replace(decoding, beam_size=beam_size))))

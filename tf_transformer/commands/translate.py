@@ -79,6 +79,10 @@ def run(args):
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.beam_size is not None and args.beam_size < 1:  # before what an export or a .tflite can decode with
+        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy), got {args.beam_size}")
+    if args.n_best < 1:
+        raise ConfigError(f"--n-best must be >= 1, got {args.n_best}")
     texts, _ = read_inputs(args)  # input mistakes fail before the model loads
     with one_line_warnings():
         translator = (tflite_translator(args) if args.tflite else export_translator(args) if args.model
@@ -329,11 +333,7 @@ def decoding_options(args, recipe):
         return "sample", {**options, "max_extra_length": extra}
     if given_sampling:
         raise ConfigError(f"--{given_sampling[0].replace('_', '-')} is a sampling option; add --sample")
-    if args.n_best < 1:
-        raise ConfigError(f"--n-best must be >= 1, got {args.n_best}")
     beam_size = args.beam_size if args.beam_size is not None else max(decoding.beam_size, args.n_best)
-    if beam_size < 1:
-        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy), got {beam_size}")
     if args.n_best > beam_size:
         raise ConfigError(f"--n-best {args.n_best} needs a beam at least that wide; add --beam-size {args.n_best}")
     penalty = decoding.length_penalty if args.length_penalty is None else args.length_penalty

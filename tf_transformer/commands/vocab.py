@@ -4,8 +4,8 @@
                          [--vocab-size N|none] [--lowercase] [--round-to 8] [--min-frequency 1] [--column 0|1]
     tf-transformer vocab --config RECIPE [--set key=value ...] --output DIR
 
-With `--corpus`, FILE holds one text per line (or, with `--column`, tab-separated pairs of which that column is
-used) and DIR receives one tokenizer. With `--config`, the recipe's corpus is read and its training split gives
+With `--corpus`, FILE holds one text per line (or, with `--column`, `source<TAB>target` pairs read as training
+reads a tsv corpus, of which that column is used) and DIR receives one tokenizer. With `--config`, the recipe's corpus is read and its training split gives
 DIR/source and DIR/target (the layout of a run directory's vocab/). Load them with
 `tf_transformer.text.load_tokenizer(DIR)`.
 """
@@ -31,20 +31,23 @@ def add_parser(subparsers):
     parser.add_argument("--min-frequency", type=int, default=1, help="char/whitespace: drop rarer tokens")
     parser.add_argument("--column", type=int, choices=[0, 1],
                         help="use this tab-separated column of each line (0 = source, 1 = target)")
-    parser.add_argument("--skip-malformed", action="store_true", help="skip lines without that column")
+    parser.add_argument("--skip-malformed", action="store_true",
+                        help="skip (and count) malformed lines instead of stopping at the first (with --config: "
+                             "sets data.skip_malformed: true)")
     parser.set_defaults(run=run)
 
 
 def run(args):
     import os
 
-    from tf_transformer.config import TokenizerConfig, load_recipe
+    from tf_transformer.config import TokenizerConfig
     from tf_transformer.text import build_recipe_tokenizers, build_tokenizer
 
     if args.config:
+        from tf_transformer.commands.train import load_recipe_of
         from tf_transformer.data import load_corpus
 
-        recipe = load_recipe(args.config, args.set)
+        recipe = load_recipe_of(args)
         corpus = load_corpus(recipe.data)
         source, target = build_recipe_tokenizers(recipe, corpus.splits["train"])
         for side, tokenizer in (("source", source), ("target", target)):
@@ -53,9 +56,11 @@ def run(args):
         return 0
     config = TokenizerConfig(kind=args.kind, vocab_size=_vocab_size(args.vocab_size), lowercase=args.lowercase,
                              round_to_multiple=args.round_to, min_frequency=args.min_frequency)
-    tokenizer = build_tokenizer(config, _read_texts(args.corpus, args.column, args.skip_malformed))
+    texts, skipped = _read_texts(args.corpus, args.column, args.skip_malformed)
+    tokenizer = build_tokenizer(config, texts)
     tokenizer.save(args.output)
-    print(f"{tokenizer.kind}: {tokenizer.vocab_size} ids -> {args.output}")
+    print(f"{tokenizer.kind}: {tokenizer.vocab_size} ids -> {args.output}"
+          + (f" (malformed lines skipped: {skipped})" if skipped else ""))
     return 0
 
 
@@ -69,21 +74,16 @@ def _vocab_size(text):
 
 
 def _read_texts(path, column, skip_malformed):
-    from tf_transformer.data.corpora import read_lines
-    from tf_transformer.errors import DataError
+    """(texts, skipped lines): every line of `path`, or with `column` that side of its tsv pairs (`read_tsv`)."""
+    import collections
 
-    texts, counter = [], {"skipped": 0}
-    for number, line in read_lines(path, skip_malformed, counter):
-        if column is not None:
-            fields = line.split("\t")
-            if len(fields) <= column:
-                if skip_malformed:
-                    continue
-                raise DataError(f"{path}:{number}: expected at least {column + 1} tab-separated columns, found "
-                                f"{len(fields)} (use --skip-malformed to skip such lines)")
-            line = fields[column]
-        texts.append(line)
-    return texts
+    from tf_transformer.data.corpora import read_lines, read_tsv
+
+    if column is not None:
+        pairs, skipped = read_tsv(path, skip_malformed)
+        return [pair[column] for pair in pairs], skipped
+    counter = collections.Counter()
+    return [line for _, line in read_lines(path, skip_malformed, counter)], counter["skipped"]
 
 
 def _raw_formatter():

@@ -1,0 +1,46 @@
+"""Recipes: an empty section (`training:` with nothing under it) is all defaults and takes --set overrides; values
+that make no sense are one-line `ConfigError`s naming the file and the field."""
+
+import pytest
+
+from tf_transformer.config import load_recipe
+from tf_transformer.errors import ConfigError
+
+EMPTY_SECTIONS = "name: empty\ndata:\nsource_tokenizer:\nmodel:\ntraining:\ndecoding:\nexport:\n"
+
+
+def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(EMPTY_SECTIONS, encoding="utf-8")
+    assert load_recipe(path).model == {} and load_recipe(path).training.epochs == 10
+    recipe = load_recipe(path, ["training.epochs=3", "model.preset=tiny", "data.path=pairs.tsv",
+                                "decoding.beam_size=2", "export.name=mine"])
+    assert (recipe.training.epochs, recipe.model, recipe.data.path, recipe.decoding.beam_size,
+            recipe.export.name) == (3, {"preset": "tiny"}, "pairs.tsv", 2, "mine")
+    assert recipe.model_config(100, 100).d_model == 64
+
+
+@pytest.mark.parametrize("text, overrides, expected", [
+    ("name: x\n", ["name.first=1"], "name is 'x', not a section with keys; set it with --set name=VALUE"),
+    ("- a list\n", ["training.epochs=3"], "expected a mapping of sections"),
+    ("model: 3\n", [], "model: expected a mapping of keys to values, got int"),
+    ("training:\n  keep_checkpoints: -1\n", [], "training.keep_checkpoints: expected 0 (no per-epoch checkpoints)"),
+])
+def test_sections_and_values_that_cannot_be_are_config_errors(tmp_path, text, overrides, expected):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_recipe(path, overrides)
+    message = str(raised.value)
+    assert "\n" not in message and str(path) in message and expected in message, message
+
+
+def test_train_set_on_an_empty_section_is_a_one_line_error_at_worst(tmp_path, capsys):
+    from tf_transformer.cli import main
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(EMPTY_SECTIONS, encoding="utf-8")
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "run"), "--set",
+                 "training.epochs=3"]) == 2  # the recipe loads; its corpus has no path
+    err = capsys.readouterr().err
+    assert err.startswith("error: data.path:") and err.count("\n") == 1, err
