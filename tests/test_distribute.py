@@ -145,8 +145,8 @@ def test_logits_and_loss_stay_float32_under_mixed_precision(policy, compute_dtyp
 
 
 def test_unknown_mixed_precision_policy_is_a_config_error():
-    with pytest.raises(ConfigError, match="training.mixed_precision: expected null, 'mixed_float16' or"):
-        set_mixed_precision("float16")
+    with pytest.raises(ConfigError, match="training.mixed_precision: expected none, float16 or bfloat16"):
+        set_mixed_precision("half")
 
 
 # ---- real processes: MultiWorkerMirroredStrategy and MirroredStrategy -------------------------------------------

@@ -13,6 +13,9 @@ from tf_transformer.errors import ConfigError
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
+# training.mixed_precision value -> the Keras dtype policy it sets
+MIXED_PRECISION = {None: "float32", "none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16",
+                   "mixed_float16": "mixed_float16", "mixed_bfloat16": "mixed_bfloat16"}
 
 
 @dataclasses.dataclass
@@ -250,7 +253,9 @@ class TrainingConfig:
         label_smoothing: ε of the loss.
         clipnorm: clip each gradient to this norm (None = off).
         strategy: "auto", "default", "mirrored", "multi_worker" or "tpu".
-        mixed_precision: None, "mixed_float16" or "mixed_bfloat16" (GPUs/TPUs; slower on CPUs).
+        mixed_precision: "none" (or null: float32), "float16" (with dynamic loss scaling) or "bfloat16": the compute
+            dtype of training; weights, logits and the loss stay float32 (GPUs/TPUs; slower on CPUs). Keras'
+            names "mixed_float16" / "mixed_bfloat16" are accepted too. Exports and inference always run in float32.
         jit_compile: compile the train step with XLA.
         steps_per_execution: train steps per tf.function call.
         backup_every_steps: how often BackupAndRestore saves (a killed run resumes from there).
@@ -282,6 +287,9 @@ class TrainingConfig:
     seed: int = 1234
 
     def __post_init__(self):
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"training.mixed_precision: expected none, float16 or bfloat16, got "
+                              f"{self.mixed_precision!r}")
         if self.keep_checkpoints < 0:
             raise ConfigError(f"training.keep_checkpoints: expected 0 (no per-epoch checkpoints) or more, got "
                               f"{self.keep_checkpoints}")

@@ -5,11 +5,10 @@ Typical use (what `tf_transformer.trainer` does); create the strategy FIRST, bef
 MultiWorkerMirroredStrategy must configure the collective runtime before it starts:
 
     strategy = select_strategy(recipe.training.strategy)        # "auto" reads TF_CONFIG and the GPUs
-    set_mixed_precision(recipe.training.mixed_precision)          # before the model is built
     global_batch = per_replica_batch * strategy.num_replicas_in_sync
-    with strategy.scope():
+    with dtype_policy(recipe.training.mixed_precision), strategy.scope():   # the policy the layers are built with
         model = Transformer(config)
-        model.compile(...)
+        model.compile(...)                                        # float16 wraps the optimizer in loss scaling
     train = strategy.distribute_datasets_from_function(make_dataset)   # each worker reads its own shard
     model.fit(train, ...)
     model.save_weights(writable_dir(path, strategy))           # every worker saves: saving may run collectives
@@ -33,6 +32,7 @@ Both fixes act only in multi-worker mode; everywhere else the stock Keras code r
 behaviour: then delete `MultiWorkerFitFix` (and this paragraph).
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -40,10 +40,10 @@ import os
 import tensorflow as tf
 from keras import mixed_precision, tree
 
+from tf_transformer.config import MIXED_PRECISION
 from tf_transformer.errors import ConfigError
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION_POLICIES = (None, "mixed_float16", "mixed_bfloat16")
 
 logger = logging.getLogger(__name__)
 
@@ -165,19 +165,49 @@ def remove_writable_dir(path, strategy):
 
 
 def set_mixed_precision(policy=None):
-    """Set Keras' global dtype policy before the model is built: None (float32), "mixed_float16" or
-    "mixed_bfloat16". Weights stay float32; the Transformer's logits and the loss are float32 under every policy.
+    """Set Keras' global dtype policy for the layers built next, from a `training.mixed_precision` value: None or
+    "none" (float32), "float16" (mixed_float16: `compile` adds dynamic loss scaling) or "bfloat16"
+    (mixed_bfloat16); Keras' own names are accepted too. Weights stay float32; the Transformer's logits and the
+    loss are float32 under every policy.
 
     Returns:
-        the name of the policy now in force.
+        the name of the Keras policy now in force.
     """
-    if policy not in MIXED_PRECISION_POLICIES:
-        raise ConfigError(f"training.mixed_precision: expected null, 'mixed_float16' or 'mixed_bfloat16', "
-                          f"got {policy!r}")
-    if policy and not tf.config.list_physical_devices("GPU") and not tf.config.list_logical_devices("TPU"):
+    if policy not in MIXED_PRECISION:
+        raise ConfigError(f"training.mixed_precision: expected none, float16 or bfloat16, got {policy!r}")
+    keras_policy = MIXED_PRECISION[policy]
+    if keras_policy != "float32" and not tf.config.list_physical_devices("GPU") \
+            and not tf.config.list_logical_devices("TPU"):
         logger.warning("mixed_precision=%s on a CPU: correct but usually slower than float32", policy)
-    mixed_precision.set_global_policy(policy or "float32")
+    mixed_precision.set_global_policy(keras_policy)
     return mixed_precision.global_policy().name
+
+
+@contextlib.contextmanager
+def dtype_policy(policy=None):
+    """`set_mixed_precision(policy)` for the layers built inside the block; the previous global policy after it
+    (a layer keeps the policy it was built with)."""
+    previous = mixed_precision.global_policy()
+    set_mixed_precision(policy)
+    try:
+        yield
+    finally:
+        mixed_precision.set_global_policy(previous)
+
+
+def float32_copy(model):
+    """`model` if it computes in float32, else a float32 twin of it holding the same weights.
+
+    Exports and inference use it after mixed-precision training: the serving graph then computes in float32 (fast
+    on CPUs, exact outputs), and the weights are float32 under every policy, so nothing is lost.
+    """
+    if model.compute_dtype == "float32":
+        return model
+    with dtype_policy(None):
+        twin = type(model)(model.config)
+        twin.build()
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 # ---- the Keras multi-worker workaround (see the module docstring) -------------------------------------------------

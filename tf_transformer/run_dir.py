@@ -48,11 +48,14 @@ class Run:
 def load_run(run_dir):
     """Load the recipe, tokenizers and model of a run directory (model.keras, else the best/last checkpoint).
 
+    The model computes in float32 even when the run trained under mixed precision (`distribute.float32_copy`).
+
     Raises:
         ModelPathError: the directory is not a (finished or checkpointed) run directory, naming what is missing.
     """
     import keras
 
+    from tf_transformer.distribute import float32_copy
     from tf_transformer.model import Transformer
     from tf_transformer.text import load_tokenizer
 
@@ -74,7 +77,7 @@ def load_run(run_dir):
         model = Transformer(recipe.model_config(source_tokenizer.vocab_size, target_tokenizer.vocab_size))
         model.build()
         _load_model_weights(model, weights)
-    return Run(recipe, model, source_tokenizer, target_tokenizer, paths)
+    return Run(recipe, float32_copy(model), source_tokenizer, target_tokenizer, paths)
 
 
 def latest_weights(paths):

@@ -60,7 +60,6 @@ def train(recipe, run_dir, verbose=True):
         ConfigError, DataError: from the recipe, corpus or vocabulary, with the file and field to fix.
     """
     strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
-    distribute.set_mixed_precision(recipe.training.mixed_precision)
     keras.utils.set_random_seed(recipe.training.seed)
     paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
     say = print if verbose and chief else (lambda *args, **kwargs: None)
@@ -87,7 +86,7 @@ def train(recipe, run_dir, verbose=True):
                                                                         target_tokenizer, recipe, replicas)
     validation_steps = corpus.splits["dev"] and _count_steps(corpus, "dev", source_tokenizer, target_tokenizer,
                                                              recipe, replicas)
-    with strategy.scope():
+    with distribute.dtype_policy(recipe.training.mixed_precision), strategy.scope():
         model = Transformer(config)
         model.build()
         compile_model(model, recipe.training)

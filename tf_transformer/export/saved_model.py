@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, START_ID, UNK_ID, DecodingConfig, save_recipe
 from tf_transformer.decoding import decoding_method, make_decode_fn
+from tf_transformer.distribute import float32_copy
 from tf_transformer.errors import ModelPathError
 from tf_transformer.layers.attention import padding_mask
 from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
@@ -43,7 +44,7 @@ class ServingModule(tf.Module):
     """A trained Transformer with both tokenizers and the serving signatures (see the module docstring).
 
     Args:
-        model: a built `Transformer`.
+        model: a built `Transformer`; one trained under mixed precision is served by its float32 copy.
         source_tokenizer, target_tokenizer: `tf_transformer.text.Tokenizer`s of the model's vocabularies.
         decoding: a `DecodingConfig` (beam_size, length_penalty, max_extra_length) for serving_default and
             translate_ids.
@@ -58,6 +59,7 @@ class ServingModule(tf.Module):
         decoding = decoding or DecodingConfig()
         if not model.built:
             model.build()
+        model = float32_copy(model)
         self.model = model
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
