@@ -270,13 +270,13 @@ def main():
         if name == "transformer":
             model = Transformer(config)
             model.build()
-            compile_model(model, recipe.training)
+            compile_model(model, recipe.training, target_tokenizer.num_tokens)
         else:
             model = BahdanauRNN(config.source_vocab_size, config.target_vocab_size, config.d_model, args.units,
                                 args.cell, config.dropout)
             model((tf.ones((1, 2), tf.int32), tf.ones((1, 2), tf.int32)))
             model.compile(optimizer=keras.optimizers.Adam(RNN_LEARNING_RATE, global_clipnorm=RNN_CLIPNORM),
-                          loss=MaskedCrossEntropy(recipe.training.label_smoothing),
+                          loss=MaskedCrossEntropy(recipe.training.label_smoothing, target_tokenizer.num_tokens),
                           metrics=[MaskedAccuracy(), TokenCount()],
                           steps_per_execution=recipe.training.steps_per_execution,
                           jit_compile=recipe.training.jit_compile)

@@ -9,7 +9,8 @@ fit:      MultiWorkerMirroredStrategy, `model.fit` (with validation) and `model.
 stock:    the same fit with Keras' own `_maybe_symbolic_build` / `train_step` / `test_step` (no workaround), then
           with only the build fix; records how each attempt failed in worker<id>.json.
 mirrored: MirroredStrategy over 2 logical CPUs vs the default strategy from the same weights on the same global
-          batches; writes initial.npz, default.npz and mirrored.npz (weights before/after) and mirrored.json (losses).
+          batches (whose two replica halves hold unequal numbers of real tokens); writes initial.npz, default.npz
+          and mirrored.npz (weights before/after) and mirrored.json (losses).
 """
 
 import argparse
@@ -20,19 +21,29 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 VOCAB_SIZE = 24
-LENGTH = 8  # source tokens per example (no padding, so every replica sees the same number of real tokens)
+LENGTH = 8  # source tokens per example
+SHORT_LENGTH = 2  # real tokens of the short examples of `copy_task(..., short_every=...)`
 
 
-def copy_task(num_examples, seed):
-    """Copy task: ((source_ids [N, L], target_in [N, L + 1]), target_out [N, L + 1]) as a tf.data.Dataset."""
+def copy_task(num_examples, seed, short_every=None):
+    """Copy task: ((source_ids [N, L], target_in [N, L + 1]), target_out [N, L + 1]) as a tf.data.Dataset.
+
+    With `short_every=K`, the second half of every K consecutive examples holds only SHORT_LENGTH real tokens (then
+    padding): batched by K and split between two replicas, one replica then sees 4x the other's real tokens.
+    """
     import numpy as np
     import tensorflow as tf
 
-    from tf_transformer.config import END_ID, START_ID
+    from tf_transformer.config import END_ID, PAD_ID, START_ID
 
     source = np.random.default_rng(seed).integers(4, VOCAB_SIZE, (num_examples, LENGTH), dtype="int32")
+    lengths = np.full(num_examples, LENGTH)
+    if short_every:
+        lengths[np.arange(num_examples) % short_every >= short_every // 2] = SHORT_LENGTH
+    source[np.arange(LENGTH)[None, :] >= lengths[:, None]] = PAD_ID
     target_in = np.concatenate([np.full((num_examples, 1), START_ID, "int32"), source], axis=1)
-    target_out = np.concatenate([source, np.full((num_examples, 1), END_ID, "int32")], axis=1)
+    target_out = np.concatenate([source, np.full((num_examples, 1), PAD_ID, "int32")], axis=1)
+    target_out[np.arange(num_examples), lengths] = END_ID
     return tf.data.Dataset.from_tensor_slices(((source, target_in), target_out))
 
 
@@ -130,7 +141,8 @@ def run_mirrored(args):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
-    batches = copy_task(16 * args.steps, seed=3).batch(16, drop_remainder=True)  # the same global batches for both
+    # the same global batches for both; each replica's half holds a different number of real tokens
+    batches = copy_task(16 * args.steps, seed=3, short_every=16).batch(16, drop_remainder=True)
 
     default_model = compiled_model(seed=0, dropout=0.0)
     initial = default_model.get_weights()

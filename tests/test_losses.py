@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy
+from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, UnsmoothedEvaluation
 from tf_transformer.schedules import NoamSchedule, default_optimizer
 
 
@@ -14,14 +14,46 @@ def _log_softmax(x):
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
-def test_loss_is_label_smoothed_cross_entropy_over_real_tokens(rng):
+@pytest.mark.parametrize("num_tokens, smoothed_ids", [(None, [1, 3, 4, 5, 6]), (5, [1, 3, 4])])
+def test_loss_is_label_smoothed_cross_entropy_with_the_mass_on_real_ids_only(rng, num_tokens, smoothed_ids):
+    """ε goes uniformly to [UNK], [END] and the real vocabulary: never [PAD] (0), [START] (2) or the ids past the
+    tokenizer's `num_tokens` that rounding the vocabulary added."""
     logits = rng.normal(size=(2, 4, 7)).astype("float32")
-    labels = np.array([[5, 6, 3, 0], [4, 3, 0, 0]])
+    labels = np.array([[4, 1, 3, 0], [4, 3, 0, 0]])
     log_probs = _log_softmax(logits.astype("float64"))
     real = labels != 0
     nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
-    expected = ((0.9 * nll + 0.1 * -log_probs.mean(-1)) * real).sum() / real.sum()
-    assert math.isclose(float(MaskedCrossEntropy(0.1)(labels, logits)), expected, rel_tol=1e-5)
+    expected = ((0.9 * nll + 0.1 * -log_probs[..., smoothed_ids].mean(-1)) * real).sum() / real.sum()
+    loss = MaskedCrossEntropy(0.1, num_tokens=num_tokens)
+    assert math.isclose(float(loss(labels, logits)), expected, rel_tol=1e-5)
+    assert math.isclose(float(MaskedCrossEntropy(0.0)(labels, logits)), (nll * real).sum() / real.sum(),
+                        rel_tol=1e-5)
+    assert MaskedCrossEntropy.from_config(loss.get_config()).num_tokens == num_tokens
+
+
+def test_validation_loss_is_the_unsmoothed_negative_log_likelihood(rng):
+    import keras
+
+    class Model(UnsmoothedEvaluation, keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embedding = keras.layers.Embedding(7, 7)
+
+        def call(self, ids):
+            return self.embedding(ids)
+
+    labels = np.array([[4, 1, 3, 0], [4, 3, 0, 0]])
+    model = Model()
+    model.compile(optimizer="sgd", loss=MaskedCrossEntropy(0.1))
+    model(labels)
+    model.embedding.embeddings.assign(rng.normal(scale=3.0, size=(7, 7)).astype("float32"))  # far from uniform
+    logits = model(labels)
+    val_loss = model.evaluate(labels, labels, verbose=0)
+    assert math.isclose(val_loss, float(MaskedCrossEntropy(0.0)(labels, logits)), rel_tol=1e-5)
+    assert not math.isclose(val_loss, float(MaskedCrossEntropy(0.1)(labels, logits)), rel_tol=1e-3)
+    # training still minimises the smoothed loss
+    train_loss = model.compute_loss(labels, labels, logits, training=True)
+    assert math.isclose(float(train_loss), float(MaskedCrossEntropy(0.1)(labels, logits)), rel_tol=1e-6)
 
 
 def test_adding_padding_to_a_batch_does_not_change_loss_or_accuracy(rng):

@@ -1,50 +1,89 @@
-"""Label-smoothed cross-entropy over real tokens (paper §5.4) and masked token accuracy.
+"""Label-smoothed cross-entropy over real tokens (paper §5.4), evaluation without smoothing, masked token accuracy.
 
-Both ignore padding (id 0 in y_true) and average over real tokens, so padding a batch never changes them.
+All ignore padding (id 0 in y_true) and average over real tokens, so padding a batch never changes them; under
+several replicas the loss is the mean over every real token of the global batch.
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from tf_transformer.config import PAD_ID
+from tf_transformer.config import PAD_ID, START_ID
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
 class MaskedCrossEntropy(keras.losses.Loss):
-    """Cross-entropy against the smoothed target (1 - ε)·onehot(y) + ε/V, summed over real tokens / their count.
+    """Cross-entropy against the smoothed target (1 - ε)·onehot(y) + ε·uniform(real ids), per real token.
+
+    The smoothing mass goes to the ids a target can hold: [UNK], [END] and the vocabulary, never [PAD], [START]
+    or the ids `round_to_multiple` added past the tokenizer's real vocabulary (`num_tokens`).
 
     Args:
         label_smoothing: ε (0.1 in the paper).
+        num_tokens: the target tokenizer's real vocabulary length (`Tokenizer.num_tokens`, reserved ids included);
+            None = every id of the logits is real.
         pad_id: id of padding in y_true.
 
     Call arguments:
         y_true: int [B, T] target ids; y_pred: float logits [B, T, V].
 
     Returns:
-        float32 scalar: mean loss per real (non-pad) token.
+        float32 scalar: this replica's share of the mean loss per real token of the global batch, i.e. the sum of
+        its tokens' losses over the real tokens of all replicas (Keras sums the replicas' gradients and logs, so
+        their sum is the global token mean). With one replica: the mean loss per real token.
     """
 
-    def __init__(self, label_smoothing=0.1, pad_id=PAD_ID, name="masked_cross_entropy", **kwargs):
+    def __init__(self, label_smoothing=0.1, num_tokens=None, pad_id=PAD_ID, name="masked_cross_entropy",
+                 **kwargs):
         super().__init__(name=name, reduction="sum", **kwargs)
-        self.label_smoothing, self.pad_id = label_smoothing, pad_id
+        self.label_smoothing, self.num_tokens, self.pad_id = label_smoothing, num_tokens, pad_id
 
     def call(self, y_true, y_pred):
+        return self.token_mean(y_true, y_pred, self.label_smoothing)
+
+    def token_mean(self, y_true, y_pred, label_smoothing):
+        """The loss with smoothing ε = `label_smoothing` (0: the negative log-likelihood); see the class."""
         y_true = ops.cast(y_true, "int32")
         logits = ops.cast(y_pred, "float32")
-        # With log p = z - logsumexp(z): -log p_y = lse - z_y and -mean(log p) = lse - mean(z), so the [B, T, V]
-        # log-probabilities are never built (one pass over the logits fewer, forward and backward).
+        # With log p = z - logsumexp(z): -log p_y = lse - z_y and -Σ u_i log p_i = lse - Σ u_i z_i for the uniform
+        # u over the real ids, so the [B, T, V] log-probabilities are never built.
         true_logit = ops.squeeze(ops.take_along_axis(logits, y_true[..., None], axis=-1), -1)
-        per_token = (ops.logsumexp(logits, axis=-1) - (1.0 - self.label_smoothing) * true_logit
-                     - self.label_smoothing * ops.mean(logits, axis=-1))
+        per_token = ops.logsumexp(logits, axis=-1) - (1.0 - label_smoothing) * true_logit
+        if label_smoothing:
+            per_token -= label_smoothing * ops.sum(logits * self._smoothing_weights(logits.shape[-1]), axis=-1)
         mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
-        # Each replica returns its mean; Keras sums the replicas' gradients and logs, so scale by 1/replicas
-        # (Keras does this itself only for its built-in reductions).
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return ops.sum(per_token * mask) / ops.maximum(ops.sum(mask), 1.0) / replicas
+        return ops.sum(per_token * mask) / ops.maximum(_global_sum(ops.sum(mask)), 1.0)
+
+    def _smoothing_weights(self, vocab_size):
+        """float32 [V]: the uniform distribution over the ids the smoothing reaches."""
+        ids = tf.range(vocab_size)
+        real = (ids < (self.num_tokens or vocab_size)) & (ids != self.pad_id) & (ids != START_ID)
+        weights = tf.cast(real, "float32")
+        return weights / tf.reduce_sum(weights)
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing, "pad_id": self.pad_id}
+        config = {key: value for key, value in super().get_config().items() if key != "reduction"}  # always "sum"
+        return {**config, "label_smoothing": self.label_smoothing, "num_tokens": self.num_tokens,
+                "pad_id": self.pad_id}
+
+
+def _global_sum(value):
+    """`value` summed over the replicas of the current step (itself with one replica or outside a step)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce("sum", value)
+
+
+class UnsmoothedEvaluation:
+    """Mixin for a `keras.Model` compiled with `MaskedCrossEntropy`: `evaluate` and `fit`'s validation report the
+    loss without label smoothing, a true per-token negative log-likelihood (perplexity = exp(val_loss)); training
+    still minimises the smoothed loss."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if training or not isinstance(self.loss, MaskedCrossEntropy):
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        return self.loss.token_mean(y, y_pred, 0.0)
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")

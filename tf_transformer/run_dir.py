@@ -76,7 +76,7 @@ def load_run(run_dir):
                                  "the same `tf-transformer train` command")
         model = Transformer(recipe.model_config(source_tokenizer.vocab_size, target_tokenizer.vocab_size))
         model.build()
-        _load_model_weights(model, weights)
+        load_checkpoint_weights(model, weights)
     return Run(recipe, float32_copy(model), source_tokenizer, target_tokenizer, paths)
 
 
@@ -92,7 +92,7 @@ def latest_weights(paths):
     return os.path.join(paths.checkpoints, epochs[-1]) if epochs else ResumableBackup.load(paths.backup)[1]
 
 
-def _load_model_weights(model, path):
+def load_checkpoint_weights(model, path):
     """Load model weights from a training checkpoint that also holds optimizer variables (ignored here)."""
     import h5py
     import keras

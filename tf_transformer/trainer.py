@@ -30,16 +30,17 @@ def task_of(recipe):
     return "g2p" if recipe.data.corpus == "cmudict" else "translation"
 
 
-def compile_model(model, training):
+def compile_model(model, training, target_num_tokens=None):
     """Compile a built `Transformer` for `fit` as every training run does (bench/train.py times the same).
 
-    Adam on the Noam schedule (`default_optimizer`), the label-smoothed `MaskedCrossEntropy`, `MaskedAccuracy` and
-    `TokenCount` metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the
-    strategy's scope.
+    Adam on the Noam schedule (`default_optimizer`), the label-smoothed `MaskedCrossEntropy` (its mass on the
+    `target_num_tokens` real ids of the target tokenizer; None = every id), `MaskedAccuracy` and `TokenCount`
+    metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the strategy's scope.
     """
     model.compile(optimizer=default_optimizer(model.config.d_model, training.warmup_steps,
                                               training.learning_rate_scale, training.clipnorm),
-                  loss=MaskedCrossEntropy(training.label_smoothing), metrics=[MaskedAccuracy(), TokenCount()],
+                  loss=MaskedCrossEntropy(training.label_smoothing, target_num_tokens),
+                  metrics=[MaskedAccuracy(), TokenCount()],
                   steps_per_execution=training.steps_per_execution, jit_compile=training.jit_compile)
     model.optimizer.build(model.trainable_variables)  # before fit: otherwise the train step traces twice
 
@@ -89,7 +90,7 @@ def train(recipe, run_dir, verbose=True):
     with distribute.dtype_policy(recipe.training.mixed_precision), strategy.scope():
         model = Transformer(config)
         model.build()
-        compile_model(model, recipe.training)
+        compile_model(model, recipe.training, target_tokenizer.num_tokens)
     say(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
         f"{steps_per_epoch} steps per epoch")
 

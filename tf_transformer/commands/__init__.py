@@ -1,3 +1,3 @@
 """Sub-commands of `tf-transformer`; each module has `add_parser(subparsers)` that sets `run` as the default."""
 
-COMMANDS = ["train", "export", "tflite", "translate", "attention", "vocab", "evaluate"]
+COMMANDS = ["train", "average", "export", "tflite", "translate", "attention", "vocab", "evaluate"]
