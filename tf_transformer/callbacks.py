@@ -52,10 +52,26 @@ class ProgressBar(keras.callbacks.Callback):
         if shown:
             print("  " + "  ".join(f"{k}: {float(v):.4g}" for k, v in sorted(shown.items())))
         if DevEvaluation.SECONDS in logs:  # this callback runs after DevEvaluation: the epoch time includes it
-            seconds, epoch_seconds = float(logs[DevEvaluation.SECONDS]), time.perf_counter() - self.epoch_start
+            seconds = float(logs[DevEvaluation.SECONDS])
+            epoch_seconds = float(logs.get(EpochTimer.SECONDS, time.perf_counter() - self.epoch_start))
             print(f"  dev evaluation took {seconds:.1f} s of the epoch's {epoch_seconds:.1f} s "
                   f"({100 * seconds / max(epoch_seconds, 1e-9):.1f}%)")
         self.step_offset = 0
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds the epoch's wall time (training, validation and the dev evaluation) to its logs as `epoch_seconds`, so
+    history.csv can plot a metric against training minutes. Place it after DevEvaluation, before CSVLogger. The
+    first epoch after a resume counts only its resumed part."""
+
+    SECONDS = "epoch_seconds"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[self.SECONDS] = time.perf_counter() - self.start
 
 
 class DevEvaluation(keras.callbacks.Callback):

@@ -265,7 +265,8 @@ class TrainingConfig:
             checkpoint, else the newest epoch, else the backup: 0 loses nothing they need.
         early_stopping_patience: epochs without dev improvement before stopping (None = off).
         evaluate_every_epochs: decode the dev split every K epochs (0 = off).
-        evaluate_max_examples: dev examples decoded for the metric.
+        evaluate_max_examples: dev examples decoded for the metric, evenly spaced over the split (so they span
+            it: the CMU dictionary is alphabetical).
         seed: weights and dropout seed.
     """
 

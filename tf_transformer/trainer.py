@@ -15,7 +15,7 @@ import os
 import keras
 
 from tf_transformer import distribute
-from tf_transformer.callbacks import Checkpoints, DevEvaluation, ProgressBar, ResumableBackup
+from tf_transformer.callbacks import Checkpoints, DevEvaluation, EpochTimer, ProgressBar, ResumableBackup
 from tf_transformer.config import save_recipe
 from tf_transformer.data import load_corpus, make_dataset
 from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric
@@ -158,13 +158,14 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
     evaluation = DevEvaluation(
         lambda m: Translator(m, source_tokenizer, target_tokenizer, "greedy", recipe.decoding.jit_compile,
                              max_extra_length=max_extra),
-        corpus.grouped("dev")[:training.evaluate_max_examples], task, training.evaluate_every_epochs)
+        evenly_spaced(corpus.grouped("dev"), training.evaluate_max_examples), task, training.evaluate_every_epochs)
     backup = ResumableBackup(backup_dir, training.backup_every_steps)
     progress = ProgressBar(steps_per_epoch, training.epochs)
     logs_dir = distribute.writable_dir(paths.logs, strategy)
     callbacks = [evaluation,
                  Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints, task),
                  backup,
+                 EpochTimer(),
                  keras.callbacks.CSVLogger(paths.history if distribute.is_chief(strategy)
                                            else os.path.join(logs_dir, "history.csv"), append=True),
                  keras.callbacks.TensorBoard(logs_dir, update_freq="epoch"),
@@ -176,6 +177,14 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
     if show_progress:
         callbacks.append(progress)
     return callbacks, progress, backup
+
+
+def evenly_spaced(items, count):
+    """At most `count` of `items`, evenly spaced over the list: a dev subset that spans the whole split (the
+    dictionary is alphabetical, so its first words are not a sample of it)."""
+    if count >= len(items):
+        return list(items)
+    return [items[index * len(items) // count] for index in range(count)]
 
 
 def _merge(history, new):

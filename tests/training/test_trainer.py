@@ -97,3 +97,13 @@ def test_recipe_mistakes_are_one_line_errors(tmp_path, capsys, override, message
     stderr = capsys.readouterr().err
     assert status == 2
     assert stderr.count("\n") == 1 and stderr.startswith("error: ") and message in stderr, stderr
+
+
+@pytest.mark.parametrize("size, count", [(10, 3), (2000, 2000), (5, 9), (12_345, 500)])
+def test_the_dev_subset_spans_the_split_without_repeats(size, count):
+    from tf_transformer.trainer import evenly_spaced
+
+    items = list(range(size))
+    subset = evenly_spaced(items, count)
+    assert len(subset) == min(size, count) and len(set(subset)) == len(subset) and subset == sorted(subset)
+    assert subset[0] == 0 and subset[-1] >= size - size // max(count, 1) - 1  # reaches the end of the split
