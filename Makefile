@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow bench demo clean
+.PHONY: install test test-slow bench demo serving-compat clean
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,5 +33,25 @@ demo: $(STAMP)
 	$(BIN)/tf-transformer evaluate --run-dir $(DEMO_RUN) --split test
 	$(BIN)/tf-transformer translate --model saved_models/g2p_tiny transformer attention tensorflow keras
 
+# TF Serving 2.20 embeds TensorFlow 2.20.0 + TensorFlow Text 2.20.0 (text-2.20.0 in its workspace.bzl): train and
+# export two tiny models here (TF 2.21), then load them and run every signature in a separate venv holding only those
+# two (and what they pull in); ids must match in-process decoding bit for bit, strings exactly. 5-10 minutes on 2
+# cores (the first run also installs ~2 GB).
+SERVING_TF := 2.20.0
+SERVING_VENV := .venv-serving
+SERVING_STAMP := $(SERVING_VENV)/.installed-$(SERVING_TF)
+SERVING_DIR := build/serving-compat
+
+$(SERVING_STAMP):
+	test -d $(SERVING_VENV) || $(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/pip install --quiet --upgrade pip
+	$(SERVING_VENV)/bin/pip install --quiet "tensorflow==$(SERVING_TF)" "tensorflow-text==$(SERVING_TF)"
+	touch $(SERVING_STAMP)
+
+serving-compat: $(STAMP) $(SERVING_STAMP)
+	rm -rf $(SERVING_DIR)
+	$(BIN)/python tests/serving_compat/make_export.py $(SERVING_DIR)
+	$(SERVING_VENV)/bin/python -I tests/serving_compat/check_export.py $(SERVING_DIR) --expect-tensorflow $(SERVING_TF)
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SERVING_VENV) .pytest_cache build *.egg-info
