@@ -40,7 +40,7 @@ def main():
             mask = causal_mask(length)
             ours = MultiHeadAttention(d_model, 8)
             theirs = keras.layers.MultiHeadAttention(8, d_model // 8)
-            ours_step = _step_fn(ours, lambda layer, x: layer(x, attention_mask=mask))
+            ours_step = _step_fn(ours, lambda layer, x: layer(x, attention_mask=mask).output)
             theirs_step = _step_fn(theirs, lambda layer, x: layer(x, x, attention_mask=mask[0]))
             seconds = time_calls({"ours": lambda: ours_step(x), "keras": lambda: theirs_step(x)}, args.repeats)
             ours_s, theirs_s = seconds["ours"], seconds["keras"]

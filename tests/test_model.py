@@ -6,6 +6,7 @@ import pytest
 
 from tf_transformer import ModelConfig, Transformer, layers
 from tf_transformer.errors import ConfigError
+from tf_transformer.model import Decoded
 
 VARIANTS = {
     "post-ln": {},
@@ -57,6 +58,39 @@ def test_cached_decode_steps_equal_the_full_pass(variant, rng):
     for step in range(target.shape[1]):
         logits, cache = model.decode_step(target[:, step:step + 1], mask, cache, step)
         np.testing.assert_allclose(logits, full[:, step], atol=1e-4, err_msg=f"step {step}")
+
+
+def test_decode_with_attention_scores_gives_the_same_logits_and_each_layers_weights(rng):
+    model = _model()
+    source, target = rng.integers(4, 50, (2, 6)), rng.integers(4, 50, (2, 4))
+    source[1, 4:] = 0
+    memory, mask = model.encode(source), layers.padding_mask(source)
+    decoded = model.decode(target, memory, mask, return_attention_scores=True)
+    assert isinstance(decoded, Decoded)
+    logits, weights = decoded                                            # unpacks as a pair
+    np.testing.assert_array_equal(logits, model.decode(target, memory, mask))
+    assert [w.shape for w in weights] == [(2, model.config.num_heads, 4, 6)] * model.config.num_layers
+    assert all(np.all(np.asarray(w)[1, :, :, 4:] == 0.0) for w in weights)    # never on source padding
+
+
+def test_weight_paths_stay_those_exports_and_checkpoints_map_by():
+    model = _model(norm_position="pre", tie_output=False)
+    attention = ["qkv/kernel", "qkv/bias", "output/kernel", "output/bias"]
+    cross = ["query/kernel", "query/bias", "key_value/kernel", "key_value/bias", "output/kernel", "output/bias"]
+    feed_forward = ["feed_forward/hidden/kernel", "feed_forward/hidden/bias", "feed_forward/output/kernel",
+                    "feed_forward/output/bias"]
+    norm = lambda name: [f"{name}/gamma", f"{name}/beta"]  # noqa: E731
+    encoder_layer = ([f"self_attention/{p}" for p in attention] + feed_forward + norm("attention_norm")
+                     + norm("feed_forward_norm"))
+    decoder_layer = ([f"self_attention/{p}" for p in attention] + [f"cross_attention/{p}" for p in cross]
+                     + feed_forward + norm("self_attention_norm") + norm("cross_attention_norm")
+                     + norm("feed_forward_norm"))
+    expected = (["source_embedding/embeddings", "target_embedding/embeddings"]
+                + [f"encoder/layer_{i}/{p}" for i in range(2) for p in encoder_layer] + norm("encoder/final_norm")
+                + [f"decoder/layer_{i}/{p}" for i in range(2) for p in decoder_layer] + norm("decoder/final_norm")
+                + ["output_projection/kernel", "output_projection/bias"])
+    paths = [v.path.split("/", 1)[1] for v in model.weights]             # below the model's own name
+    assert paths == expected
 
 
 @pytest.mark.parametrize("preset, paper", [("base", 65e6), ("big", 213e6)])

@@ -1,5 +1,7 @@
 """The Transformer model (paper §3): embeddings, encoder and decoder stacks, and the (tied) softmax projection."""
 
+from typing import NamedTuple
+
 import keras
 from keras import ops
 
@@ -9,16 +11,27 @@ from tf_transformer.layers.attention import causal_mask, padding_mask
 from tf_transformer.layers.decoder import Decoder
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
 from tf_transformer.layers.encoder import Encoder
+from tf_transformer.layers.options import LayerOptions
 from tf_transformer.layers.packing import Packing
 from tf_transformer.layers.projection import Projection
+from tf_transformer.losses import UnsmoothedEvaluation
+
+
+class Decoded(NamedTuple):
+    """`Transformer.decode` with return_attention_scores: float32 logits [B, T, V] and the per-layer
+    cross-attention weights, a list of float32 [B, h, T, S] (bottom layer first). Unpacks as (logits, weights)."""
+
+    logits: object
+    attention_weights: object
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
-class Transformer(MultiWorkerFitFix, keras.Model):
+class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
     """Encoder–decoder Transformer returning next-token logits.
 
     `MultiWorkerFitFix` (tf_transformer/distribute.py) lets stock `fit`/`evaluate` run under
-    MultiWorkerMirroredStrategy; it changes nothing under other strategies.
+    MultiWorkerMirroredStrategy; it changes nothing under other strategies. `UnsmoothedEvaluation`
+    (tf_transformer/losses.py) makes `evaluate` and `val_loss` the unsmoothed per-token NLL.
 
     Args:
         config: a `ModelConfig` (or its dict form).
@@ -49,12 +62,9 @@ class Transformer(MultiWorkerFitFix, keras.Model):
         self.target_positions = PositionalEncoding(c.max_length, c.d_model, c.positional, name="target_positions")
         self.source_dropout = keras.layers.Dropout(c.dropout)
         self.target_dropout = keras.layers.Dropout(c.dropout)
-        stack = dict(num_layers=c.num_layers, d_model=c.d_model, num_heads=c.num_heads, d_ff=c.d_ff,
-                     dropout=c.dropout, attention_dropout=c.attention_dropout, ffn_dropout=c.ffn_dropout,
-                     activation=c.activation,
-                     norm_position=c.norm_position, layer_norm_epsilon=c.layer_norm_epsilon)
-        self.encoder = Encoder(**stack, name="encoder")
-        self.decoder = Decoder(**stack, name="decoder")
+        options = LayerOptions.of(c)
+        self.encoder = Encoder(c.num_layers, options, name="encoder")
+        self.decoder = Decoder(c.num_layers, options, name="decoder")
         self.output_projection = (None if c.tie_output else
                                   Projection(c.target_vocab_size, name="output_projection"))
 
@@ -86,11 +96,13 @@ class Transformer(MultiWorkerFitFix, keras.Model):
 
     def decode(self, target_ids, memory, memory_mask, training=False, return_attention_scores=False, packing=None,
                memory_packing=None):
-        """Teacher-forced decoder pass: float32 logits [B, T, V] (and per-layer cross-attention weights if asked).
+        """Teacher-forced decoder pass: float32 logits [B, T, V]; with return_attention_scores, a `Decoded`
+        (logits, per-layer cross-attention weights).
 
         Args:
             target_ids: int [B, T]; memory: encoder output [B, S, d_model] (or packed [N, d_model] with its
                 `memory_packing`); memory_mask: bool [B, 1, S].
+            return_attention_scores: return `Decoded` rather than the logits alone.
             packing: the target's `Packing`: the decoder then runs on real tokens only; the logits at padding
                 positions are 0.
         """
@@ -98,12 +110,11 @@ class Transformer(MultiWorkerFitFix, keras.Model):
         self_mask = ops.logical_and(causal_mask(length), padding_mask(target_ids, PAD_ID))
         x = self.target_positions(self.target_embedding(target_ids))
         x = self.target_dropout(x if packing is None else packing.pack(x), training=training)
-        result = self.decoder(x, memory, self_mask=self_mask, memory_mask=memory_mask, training=training,
-                              return_attention_scores=return_attention_scores, packing=packing,
-                              memory_packing=memory_packing)
-        x = result[0] if return_attention_scores else result
-        logits = self._logits(x) if packing is None else packing.unpack(self._logits(x))
-        return (logits, result[1]) if return_attention_scores else logits
+        decoded = self.decoder(x, memory, self_mask=self_mask, memory_mask=memory_mask, training=training,
+                               packing=packing, memory_packing=memory_packing)
+        logits = self._logits(decoded.output)
+        logits = logits if packing is None else packing.unpack(logits)
+        return Decoded(logits, decoded.attention_weights) if return_attention_scores else logits
 
     def initial_cache(self, memory, max_length=None):
         """Decoding cache (see `Decoder.initial_cache`) for `max_length` (default config.max_length) positions."""
@@ -124,9 +135,9 @@ class Transformer(MultiWorkerFitFix, keras.Model):
         cache_length = ops.shape(cache["layer_0"]["self"]["key"])[2]
         target_ids = ops.reshape(target_ids, (-1, 1))  # a static 1: the attention cache write is then one select
         x = self.target_positions(self.target_embedding(target_ids), start=step)
-        x, cache = self.decoder(x, None, self_mask=causal_mask(1, cache_length, start=step), memory_mask=memory_mask,
-                                cache=cache, cache_index=step)
-        return self._logits(x)[:, 0], cache
+        decoded = self.decoder(x, None, self_mask=causal_mask(1, cache_length, start=step), memory_mask=memory_mask,
+                               cache=cache, cache_index=step)
+        return self._logits(decoded.output)[:, 0], decoded.cache
 
     def _logits(self, x):
         logits = self.target_embedding.logits(x) if self.output_projection is None else self.output_projection(x)

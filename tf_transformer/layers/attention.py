@@ -1,6 +1,7 @@
 """Multi-head scaled dot-product attention (paper §3.2) with a static-shape cache for incremental decoding."""
 
 import math
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
@@ -9,6 +10,22 @@ from keras import ops
 from tf_transformer.layers.projection import Projection
 
 _MASKED = -1e9  # added to masked scores; exp() of it underflows to exactly 0 in float32
+
+
+class AttentionOutput(NamedTuple):
+    """What `MultiHeadAttention` returns, every field a tensor whatever the call asked for (unpacks as a tuple).
+
+    Attributes:
+        output: float tensor [B, T, d_model] ([N, d_model] when the query came packed).
+        weights: float32 [B, h, T, S], the attention weights (before dropout).
+        cache: {"key", "value"} [B, h, L, d_k], the keys and values attended over: self-attention given a `cache`,
+            that cache updated (L its length); self-attention without one, this query's (L = T), which is what a
+            cache of these positions holds; cross-attention, the memory's (L = S).
+    """
+
+    output: object
+    weights: object
+    cache: object
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
@@ -36,18 +53,17 @@ class MultiHeadAttention(keras.layers.Layer):
             runs over all L slots (mask the unwritten ones). Cross-attention: keys/values from `project_key_value`.
         cache_index: int scalar, where self-attention writes into `cache`.
         training: whether dropout is active.
-        return_attention_scores: also return the attention weights.
         packing, memory_packing: `Packing`s of the query and memory tokens when those come packed, [N, d_model]
             (see tf_transformer/layers/packing.py); the output is then packed too. None: padded [B, ·, d_model].
 
     Returns:
-        output [B, T, d_model] (or [N, d_model] packed); with `return_attention_scores`, (output, weights [B, h, T, S]); self-attention with
-        a cache appends the updated cache: (output, cache) or (output, weights, cache).
+        an `AttentionOutput` (output [B, T, d_model] or packed [N, d_model], weights [B, h, T, S], cache), always
+        all three.
 
     Example:
         >>> attention = MultiHeadAttention(d_model=64, num_heads=4)
         >>> x = keras.random.normal((2, 5, 64))
-        >>> attention(x, attention_mask=causal_mask(5)).shape
+        >>> attention(x, attention_mask=causal_mask(5)).output.shape
         (2, 5, 64)
     """
 
@@ -95,18 +111,17 @@ class MultiHeadAttention(keras.layers.Layer):
         return {"key": ops.zeros(shape, dtype), "value": ops.zeros(shape, dtype)}
 
     def call(self, query, memory=None, attention_mask=None, cache=None, cache_index=None, training=False,
-             return_attention_scores=False, packing=None, memory_packing=None):
+             packing=None, memory_packing=None):
         # Heads are split into [B, h, T, d_k] once; QKᵀ and AV are then batched matmuls with no transposes
         # (Kᵀ is a matmul flag), and one transpose joins the heads again.
         if self.self_attention:
             q, key, value = self._split_heads(_unpacked(self.qkv(query), packing), 3)
-            if cache is not None:
-                cache = _write_cache(cache, {"key": key, "value": value}, cache_index)
-                key, value = cache["key"], cache["value"]
+            new = {"key": key, "value": value}
+            cache = new if cache is None else _write_cache(cache, new, cache_index)
         else:
             (q,) = self._split_heads(_unpacked(self.query_projection(query), packing), 1)
-            kv = cache if cache is not None else self.project_key_value(memory, memory_packing)
-            key, value = kv["key"], kv["value"]
+            cache = cache if cache is not None else self.project_key_value(memory, memory_packing)
+        key, value = cache["key"], cache["value"]
         q = q * ops.cast(1.0 / math.sqrt(self.head_size), q.dtype)
         scores = ops.cast(tf.linalg.matmul(q, ops.cast(key, q.dtype), transpose_b=True), "float32")  # [B, h, T, S]
         if attention_mask is not None:
@@ -117,10 +132,7 @@ class MultiHeadAttention(keras.layers.Layer):
         context = ops.transpose(ops.matmul(dropped, ops.cast(value, self.compute_dtype)), (0, 2, 1, 3))
         context = ops.reshape(context, (-1, ops.shape(context)[1], self.d_model))
         output = self.output_projection(context if packing is None else packing.pack(context))
-        result = (output,) + ((weights,) if return_attention_scores else ())
-        if self.self_attention and cache is not None:
-            result += (cache,)
-        return result[0] if len(result) == 1 else result
+        return AttentionOutput(output, weights, cache)
 
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "num_heads": self.num_heads,
