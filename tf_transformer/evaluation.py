@@ -39,6 +39,11 @@ def scores_for(task, hypotheses, references):
     return (g2p_scores if task == "g2p" else translation_scores)(hypotheses, references)
 
 
+def task_of(recipe):
+    """"g2p" for the CMU dictionary (WER/PER), else "translation" (BLEU/chrF)."""
+    return "g2p" if recipe.data.corpus == "cmudict" else "translation"
+
+
 def primary_metric(task):
     """The metric model selection and early stopping watch: "wer" for G2P, "bleu" for translation."""
     return "wer" if task == "g2p" else "bleu"

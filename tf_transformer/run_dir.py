@@ -5,7 +5,8 @@
       vocab/source/ vocab/target/   the tokenizers (tokenizer.json + vocabulary files)
       checkpoints/epoch-NNN.weights.h5   the last `keep_checkpoints` epochs (none with 0)
       checkpoints/best.weights.h5 + best.json   the best epoch by the dev metric
-      backup/latest + backup/<step>/   resume state (weights with optimizer, epoch and step), every N steps
+      backup/latest + backup/<step>-<epoch>/   resume state (weights with optimizer, epoch and step), every N
+                               steps; the newest two kept
       logs/                    TensorBoard; history.csv: one row per epoch
       model.keras              the final model (best weights), written when training ends
 """
@@ -51,7 +52,8 @@ def load_run(run_dir):
     The model computes in float32 even when the run trained under mixed precision (`distribute.float32_copy`).
 
     Raises:
-        ModelPathError: the directory is not a (finished or checkpointed) run directory, naming what is missing.
+        ModelPathError: the directory is missing, an export (naming --model), or not a (finished or checkpointed)
+            run directory, naming what is missing.
     """
     import keras
 
@@ -60,6 +62,11 @@ def load_run(run_dir):
     from tf_transformer.text import load_tokenizer
 
     paths = RunPaths(str(run_dir))
+    if not os.path.isdir(paths.root):
+        raise ModelPathError(f"{run_dir}: not a run directory (no such directory); pass the --run-dir of a "
+                             "`tf-transformer train` run")
+    if _is_export(paths.root):
+        raise ModelPathError(f"{run_dir}: this is an export, not a run directory; pass it as --model {run_dir}")
     if not os.path.isfile(paths.recipe):
         raise ModelPathError(f"{run_dir}: not a run directory (no recipe.yaml); pass the --run-dir of a "
                              "`tf-transformer train` run")
@@ -78,6 +85,12 @@ def load_run(run_dir):
         model.build()
         load_checkpoint_weights(model, weights)
     return Run(recipe, float32_copy(model), source_tokenizer, target_tokenizer, paths)
+
+
+def _is_export(directory):
+    """Whether `directory` is a SavedModel version directory or a saved_models/<name> holding versions."""
+    return os.path.isfile(os.path.join(directory, "saved_model.pb")) or any(
+        name.isdigit() for name in os.listdir(directory))
 
 
 def latest_weights(paths):

@@ -18,16 +18,11 @@ from tf_transformer import distribute
 from tf_transformer.callbacks import Checkpoints, DevEvaluation, EpochTimer, ProgressBar, ResumableBackup
 from tf_transformer.config import save_recipe
 from tf_transformer.data import load_corpus, make_dataset
-from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric
+from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, task_of
 from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount
 from tf_transformer.model import Transformer
 from tf_transformer.run_dir import RunPaths
 from tf_transformer.schedules import default_optimizer
-
-
-def task_of(recipe):
-    """"g2p" for the CMU dictionary (WER/PER), else "translation" (BLEU/chrF)."""
-    return "g2p" if recipe.data.corpus == "cmudict" else "translation"
 
 
 def compile_model(model, training, target_num_tokens=None):

@@ -12,9 +12,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def run(trained_run):
-    from tf_transformer.commands.translate import load_run_dir
+    from tf_transformer.run_dir import load_run
 
-    return load_run_dir(trained_run["run_dir"])
+    return load_run(trained_run["run_dir"])
 
 
 def test_weights_are_those_of_the_greedy_decoding(run):

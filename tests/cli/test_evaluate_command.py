@@ -5,8 +5,6 @@ import json
 import pytest
 
 from tf_transformer.cli import main
-from tf_transformer.commands.evaluate import decoding_rows
-from tf_transformer.config import DecodingConfig
 
 
 def test_greedy_row_scores_what_translate_outputs(trained_run, tmp_path, capsys):
@@ -68,13 +66,6 @@ def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, capsys):
     assert main(["evaluate", "--model", str(old_export.parent)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "recipe.yaml" in err and "export" in err
-
-
-def test_beam_row_uses_the_recipe_beam_unless_told_and_beam_1_is_greedy_only():
-    assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=5))] == ["greedy", "beam 5"]
-    assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=1))] == ["greedy", "beam 4"]
-    assert [row[0] for row in decoding_rows(DecodingConfig(beam_size=5), beam_size=1)] == ["greedy"]
-    assert decoding_rows(DecodingConfig(length_penalty=0.2), 3)[1][2]["length_penalty"] == 0.2
 
 
 @pytest.mark.parametrize("extra, expected", [

@@ -1,12 +1,12 @@
 """`tf-transformer attention (--run-dir DIR | --model saved_models/NAME) "text" --output attention.png [--layer L]
-[--head H]`: a PNG heat-map of the encoder–decoder attention of the (greedy) translation of "text": source tokens on the x axis,
-output tokens on the y axis, one panel per decoder layer (or only --layer L, 1-based), heads averaged (or only
---head H, 1-based)."""
+[--head H]`: a PNG heat-map of the encoder–decoder attention of the (greedy) translation of "text": source tokens
+on the x axis, output tokens on the y axis, one panel per decoder layer (or only --layer L, 1-based), heads
+averaged (or only --head H, 1-based)."""
+
+from tf_transformer.commands.arguments import add_model_arguments, one_line_warnings, source_of
 
 
 def add_parser(subparsers):
-    from tf_transformer.commands.translate import add_model_arguments
-
     parser = subparsers.add_parser("attention", help="draw the encoder-decoder attention of one translation",
                                    description=__doc__)
     add_model_arguments(parser)
@@ -21,7 +21,6 @@ def add_parser(subparsers):
 
 def run(args):
     from tf_transformer.attention_map import plot_attention
-    from tf_transformer.commands.translate import one_line_warnings
     from tf_transformer.errors import ConfigError
 
     if not args.output.lower().endswith(".png"):
@@ -37,9 +36,9 @@ def run(args):
 
 def _run_dir_attention(args):
     from tf_transformer.attention_map import attention_map, select_panels
-    from tf_transformer.commands.translate import load_run_dir
+    from tf_transformer.run_dir import load_run
 
-    run_ = load_run_dir(args.run_dir)
+    run_ = load_run(args.run_dir)
     select_panels(_shape_only(run_.model.config), args.layer, args.head)  # check the ranges before decoding
     extra = run_.recipe.decoding.max_extra_length if args.max_extra_length is None else args.max_extra_length
     return attention_map(run_.model, run_.source_tokenizer, run_.target_tokenizer, args.text, extra)
@@ -47,14 +46,9 @@ def _run_dir_attention(args):
 
 def _export_attention(args):
     from tf_transformer.attention_map import export_attention_map
-    from tf_transformer.commands.translate import load_export
-    from tf_transformer.errors import ConfigError
-    from tf_transformer.export import latest_version
+    from tf_transformer.translators import load_attention_export
 
-    if args.max_extra_length is not None:
-        raise ConfigError(f"--max-extra-length is not possible with --model {args.model}: an export decodes with "
-                          "its own length limit; use --run-dir DIR")
-    loaded = load_export(latest_version(args.model), "attention")
+    loaded = load_attention_export(source_of(args), args.max_extra_length)  # alive while its signature runs
     return export_attention_map(loaded.signatures["attention"], args.text)
 
 

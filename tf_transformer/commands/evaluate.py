@@ -11,10 +11,10 @@ import os
 import sys
 import time
 
+from tf_transformer.commands.arguments import add_model_arguments, add_xla_argument, one_line_warnings, source_of
+
 
 def add_parser(subparsers):
-    from tf_transformer.commands.translate import add_model_arguments, add_xla_argument
-
     parser = subparsers.add_parser("evaluate", help="score a run on its dev or test split (greedy and beam)",
                                    description=__doc__)
     add_model_arguments(parser, allow_tflite=True)
@@ -30,23 +30,19 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from tf_transformer.commands.translate import one_line_warnings
-    from tf_transformer.translation import translate_texts
     from tf_transformer.data import load_corpus
     from tf_transformer.errors import ConfigError, DataError
-    from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
-    from tf_transformer.trainer import task_of
+    from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for, task_of
+    from tf_transformer.translation import translate_texts
+    from tf_transformer.translators import evaluation_translators
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.beam_size is not None and args.beam_size < 1:  # before what an export or a .tflite can decode with
-        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy only), got {args.beam_size}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         raise DataError(f"{args.json}: its directory does not exist; create it or pick another --json path")
-    recipe, translators = (tflite_translators(args) if args.tflite else export_translators(args) if args.model
-                           else run_dir_translators(args))
+    recipe, translators = evaluation_translators(source_of(args), args.beam_size, args.jit_compile)
     task = task_of(recipe)
     grouped = load_corpus(recipe.data).grouped(args.split)[:args.limit]
     where = args.tflite or args.model or args.run_dir
@@ -79,94 +75,6 @@ def run(args):
             file.write("\n")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
-
-
-def run_dir_translators(args):
-    """(recipe, [(label, method, options, Translator)]) for --run-dir: greedy, then beam (see `decoding_rows`)."""
-    from tf_transformer.commands.translate import jit_compile_of, load_run_dir
-    from tf_transformer.translation import Translator
-
-    run_ = load_run_dir(args.run_dir)
-    jit_compile = jit_compile_of(args, run_.recipe)
-    return run_.recipe, [(label, method, options, Translator(run_.model, run_.source_tokenizer,
-                                                             run_.target_tokenizer, method, jit_compile, **options))
-                         for label, method, options in decoding_rows(run_.recipe.decoding, args.beam_size)]
-
-
-def export_translators(args):
-    """(recipe, [(label, method, options, ExportTranslator)]) for --model: its `greedy` signature, then its
-    `serving_default` when that is a beam search.
-
-    Raises:
-        ModelPathError: the export carries no recipe (exported before assets.extra/recipe.yaml existed).
-        ConfigError: --beam-size other than 1 or the export's beam size, or --xla.
-    """
-    from tf_transformer.commands.translate import ExportTranslator, export_beam_size
-    from tf_transformer.config import load_recipe
-    from tf_transformer.errors import ConfigError, ModelPathError
-    from tf_transformer.export import latest_version
-    from tf_transformer.export.saved_model import RECIPE_FILE
-
-    path = latest_version(args.model)
-    if not os.path.isfile(os.path.join(path, RECIPE_FILE)):
-        raise ModelPathError(f"{path}: the export has no {RECIPE_FILE} to find its corpus (older exports); export "
-                             "it again with `tf-transformer export --run-dir DIR`, or evaluate --run-dir DIR")
-    recipe = load_recipe(os.path.join(path, RECIPE_FILE))
-    beam = export_beam_size(path) or recipe.decoding.beam_size
-    if args.beam_size not in (None, 1, beam):
-        raise ConfigError(f"--beam-size {args.beam_size} is not possible with --model {args.model}: the export "
-                          f"decodes with beam size {beam} or greedily; use --run-dir DIR for other beams")
-    if args.jit_compile is not None:
-        raise ConfigError(f"--{'' if args.jit_compile else 'no-'}xla is not possible with --model {args.model}: "
-                          "an export runs its SavedModel graph; use --run-dir DIR")
-    rows = [("greedy", "greedy", {}, ExportTranslator(path, "greedy"))]
-    if beam > 1 and args.beam_size != 1:
-        rows.append((f"beam {beam}", "beam", {"beam_size": beam}, ExportTranslator(path, "serving_default")))
-    return recipe, rows
-
-
-def tflite_translators(args):
-    """(recipe, [(label, method, options, LiteRTTranslator)]) for --tflite: the one decoding the file has,
-    labelled with its quantization; the recipe comes from the file's metadata.
-
-    Raises:
-        ModelPathError: the file carries no recipe. ConfigError: --beam-size other than the file's, or --xla.
-    """
-    from tf_transformer.commands.translate import tflite_beam_size
-    from tf_transformer.config import Recipe, from_dict
-    from tf_transformer.errors import ConfigError, ModelPathError
-    from tf_transformer.export.litert import LiteRTTranslator
-
-    translator = LiteRTTranslator(args.tflite)
-    facts = translator.facts
-    if not facts.get("recipe") or translator.ids_only:
-        raise ModelPathError(f"{args.tflite}: the file carries no recipe to find its corpus (or takes ids); convert "
-                             "it with `tf-transformer tflite` (text in, text out), or evaluate --run-dir DIR")
-    beam = tflite_beam_size(translator)
-    if args.beam_size not in (None, beam):
-        raise ConfigError(f"--beam-size {args.beam_size} is not possible with --tflite {args.tflite}: the file "
-                          f"decodes with {'beam size ' + str(beam) if beam > 1 else 'greedy decoding'}")
-    if args.jit_compile is not None:
-        raise ConfigError(f"--{'' if args.jit_compile else 'no-'}xla is not possible with --tflite {args.tflite}")
-    label = (f"beam {beam}" if beam > 1 else "greedy") + f" (tflite, {facts.get('quantize', 'none')})"
-    method = "beam" if beam > 1 else "greedy"
-    return from_dict(Recipe, facts["recipe"], where=f"{args.tflite}: recipe"), [
-        (label, method, {"beam_size": beam} if beam > 1 else {}, translator)]
-
-
-def decoding_rows(decoding, beam_size=None):
-    """[(label, method, options)]: greedy, then beam search with `beam_size` (default the recipe's, 4 if that is
-    1) unless it is 1. `decoding` is the recipe's `DecodingConfig` (length penalty, max_extra_length)."""
-    import dataclasses
-
-    from tf_transformer.decoding import decoding_method
-
-    if beam_size is None:
-        beam_size = decoding.beam_size if decoding.beam_size > 1 else 4
-    rows = [("greedy", *decoding_method(dataclasses.replace(decoding, beam_size=1)))]
-    if beam_size > 1:
-        rows.append((f"beam {beam_size}", *decoding_method(dataclasses.replace(decoding, beam_size=beam_size))))
-    return rows
 
 
 def format_table(rows, metrics, title):

@@ -7,9 +7,10 @@ It uses TFLite builtins and tensorflow-text's TFLite custom ops only (never Flex
 naming the op, if anything else would be needed. Run the file with `translate --tflite FILE` and `evaluate
 --tflite FILE`; the README's "On phones" lists the ops an Android or iOS app registers."""
 
+from tf_transformer.commands.arguments import add_model_arguments
+
 
 def add_parser(subparsers):
-    from tf_transformer.commands.translate import add_model_arguments
     from tf_transformer.export.tflite import DECODINGS, QUANTIZATIONS
 
     parser = subparsers.add_parser("tflite", help="convert a run or an export to one .tflite file for LiteRT",

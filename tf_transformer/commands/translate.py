@@ -14,16 +14,12 @@ Decoding: a run directory decodes with its recipe's beam size by default (`decod
 `--run-dir`. `--scores` appends `<TAB>SCORE` (log-probability, length-penalised for beam search) to each line.
 """
 
-import argparse
-import contextlib
 import dataclasses
 import os
 import sys
-import warnings
 
-from tf_transformer.errors import ConfigError, DataError, ModelPathError
-
-SAMPLING_OPTIONS = ("temperature", "top_k", "top_p", "seed")
+from tf_transformer.commands.arguments import add_model_arguments, add_xla_argument, one_line_warnings, source_of
+from tf_transformer.errors import ConfigError, DataError
 
 
 def add_parser(subparsers):
@@ -50,55 +46,27 @@ def add_parser(subparsers):
     parser.set_defaults(run=run)
 
 
-def add_model_arguments(parser, allow_export=True, allow_tflite=False):
-    """`--run-dir DIR`, `--model saved_models/NAME` (if allow_export) or `--tflite FILE` (if allow_tflite):
-    exactly one is required."""
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--run-dir", metavar="DIR", help="a `tf-transformer train` run directory")
-    if allow_export:
-        group.add_argument("--model", metavar="PATH",
-                           help="an export: saved_models/NAME (its latest version) or one version directory")
-    if allow_tflite:
-        group.add_argument("--tflite", metavar="FILE", help="a .tflite from `tf-transformer tflite`, run on LiteRT")
-
-
-def add_xla_argument(parser):
-    """`--xla` / `--no-xla` (dest jit_compile, default None = the recipe's decoding.jit_compile)."""
-    parser.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction,
-                        help="compile decoding with XLA: faster steps, but 1-5 s of compilation per batch/length "
-                             "bucket; pays off for long outputs (default: the recipe's decoding.jit_compile)")
-
-
-def jit_compile_of(args, recipe):
-    """Whether --run-dir decoding compiles with XLA: --xla/--no-xla if given, else the recipe's decoding."""
-    return recipe.decoding.jit_compile if args.jit_compile is None else args.jit_compile
-
-
 def run(args):
     from tf_transformer.translation import translate_texts
+    from tf_transformer.translators import load_translator
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.beam_size is not None and args.beam_size < 1:  # before what an export or a .tflite can decode with
-        raise ConfigError(f"--beam-size must be >= 1 (1 = greedy), got {args.beam_size}")
-    if args.n_best < 1:
-        raise ConfigError(f"--n-best must be >= 1, got {args.n_best}")
+    request = decoding_request_of(args)  # out-of-range values before what an export or a .tflite decodes with
     texts, _ = read_inputs(args)  # input mistakes fail before the model loads
     with one_line_warnings():
-        translator = (tflite_translator(args) if args.tflite else export_translator(args) if args.model
-                      else run_dir_translator(args))
+        translator = load_translator(source_of(args), request)
         results = translate_texts(translator, texts, args.batch_size,
                                   progress=bool(args.input) and not args.quiet)
     write_outputs(results, args.output, scores=args.scores)
     return 0
 
 
-@contextlib.contextmanager
-def one_line_warnings():
-    """Inside: Python warnings (e.g. `TruncationWarning` for over-long inputs) print as `warning: ...` on stderr."""
-    with warnings.catch_warnings():
-        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
-        yield
+def decoding_request_of(args):
+    """The `translators.DecodingRequest` of the decoding options (ConfigError for --beam-size/--n-best < 1)."""
+    from tf_transformer.translators import DecodingRequest
+
+    return DecodingRequest(**{field.name: getattr(args, field.name) for field in dataclasses.fields(DecodingRequest)})
 
 
 # ---- inputs and outputs ----------------------------------------------------------------------------------------
@@ -177,166 +145,3 @@ def write_outputs(results, path, scores=False):
                         "--output")
     with open(path, "w", encoding="utf-8") as file:
         file.write(output)
-
-
-# ---- translating -----------------------------------------------------------------------------------------------
-
-
-class ExportTranslator:
-    """One signature of a SavedModel export: `text` tf.string [B] -> `translation` tf.string [B], `score` [B]."""
-
-    n_best = 1
-    jit_compile = False  # an export runs its SavedModel graph
-
-    def __init__(self, path, signature):
-        import tensorflow as tf
-
-        self.tf = tf
-        self.loaded = load_export(path, signature)  # keep the module: its signatures use its variables
-        self.function = self.loaded.signatures[signature]
-
-    def translate_batch(self, texts):
-        outputs = self.function(text=self.tf.constant(texts, self.tf.string))
-        translations = [text.decode("utf-8") for text in outputs["translation"].numpy()]
-        return list(zip(translations, [float(score) for score in outputs["score"].numpy()]))
-
-
-def load_export(path, signature):
-    """The SavedModel at `path` (a version directory), loaded, after checking that it has `signature`.
-
-    Raises:
-        ModelPathError: the SavedModel does not load, or has no such signature (both say how to re-export).
-    """
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before loading)
-
-    try:
-        loaded = tf.saved_model.load(path)
-    except (OSError, ValueError) as error:
-        raise ModelPathError(f"{path}: cannot load the SavedModel ({str(error).splitlines()[0]}); export it "
-                             "again with `tf-transformer export`") from None
-    if signature not in loaded.signatures:
-        raise ModelPathError(f"{path}: the export has no {signature!r} signature (it has "
-                             f"{', '.join(sorted(loaded.signatures)) or 'none'}); export it again with "
-                             "`tf-transformer export`, or use --run-dir")
-    return loaded
-
-
-def export_translator(args):
-    """An `ExportTranslator` for `--model`; options an export cannot honour are one-line `ConfigError`s."""
-    from tf_transformer.export import latest_version
-
-    path = latest_version(args.model)
-    exported_beam = export_beam_size(path)
-    given = fixed_decoding_conflicts(args, (None, 1, exported_beam))
-    if given:
-        beam = f"beam size {exported_beam}" if exported_beam else "its own decoding"
-        raise ConfigError(f"{given[0]} is not possible with --model {args.model}: an export decodes with {beam} "
-                          "(serving_default) or greedily (--beam-size 1); use --run-dir DIR for other options")
-    return ExportTranslator(path, "greedy" if args.beam_size == 1 else "serving_default")
-
-
-def tflite_translator(args):
-    """A `LiteRTTranslator` for `--tflite`; options the file cannot honour are one-line `ConfigError`s."""
-    from tf_transformer.export.litert import LiteRTTranslator
-
-    translator = LiteRTTranslator(args.tflite)
-    if translator.ids_only:
-        raise ConfigError(f"{args.tflite}: an --ids-only file takes ids, not text; convert one without --ids-only")
-    beam = tflite_beam_size(translator)
-    given = fixed_decoding_conflicts(args, (None, beam))
-    if given:
-        decoding = f"beam size {beam}" if beam > 1 else "greedy decoding"
-        raise ConfigError(f"{given[0]} is not possible with --tflite {args.tflite}: the file decodes with "
-                          f"{decoding}; convert another with `tf-transformer tflite --decoding ...`, or use "
-                          "--run-dir DIR")
-    return translator
-
-
-def tflite_beam_size(translator):
-    """The beam size a `LiteRTTranslator`'s file decodes with (1: greedy), from its metadata."""
-    facts = translator.facts
-    return int(facts.get("options", {}).get("beam_size", 1)) if facts.get("decoding") == "beam" else 1
-
-
-def fixed_decoding_conflicts(args, beams):
-    """The decoding options in `args` that a model with fixed decoding (an export, a .tflite) cannot honour,
-    most important first; `beams` are the --beam-size values it can (None: not given)."""
-    given = [f"--{name.replace('_', '-')}" for name in ("length_penalty", "max_extra_length", *SAMPLING_OPTIONS)
-             if getattr(args, name) is not None]
-    if args.sample:
-        given.insert(0, "--sample")
-    if args.jit_compile is not None:
-        given.insert(0, "--xla" if args.jit_compile else "--no-xla")
-    if getattr(args, "n_best", 1) != 1:
-        given.insert(0, "--n-best")
-    if args.beam_size not in beams:
-        given.insert(0, f"--beam-size {args.beam_size}")
-    return given
-
-
-def export_beam_size(path):
-    """The beam size of an export's serving_default (from assets.extra/tf_transformer.json), None if unknown."""
-    import json
-
-    try:
-        with open(os.path.join(path, "assets.extra", "tf_transformer.json"), encoding="utf-8") as file:
-            return int(json.load(file)["decoding"]["beam_size"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def run_dir_translator(args):
-    """A `Translator` for `--run-dir` with the method and options the arguments and the recipe give."""
-    from tf_transformer.config import load_recipe
-    from tf_transformer.translation import Translator
-
-    recipe = os.path.join(str(args.run_dir), "recipe.yaml")
-    if os.path.isfile(recipe):
-        decoding_options(args, load_recipe(recipe))  # option mistakes fail before the model loads
-    run = load_run_dir(args.run_dir)
-    method, options = decoding_options(args, run.recipe)
-    return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, jit_compile_of(args, run.recipe),
-                      **options)
-
-
-def load_run_dir(run_dir):
-    """`tf_transformer.run_dir.load_run`, pointing to --model when `run_dir` is an export."""
-    from tf_transformer.run_dir import load_run
-
-    if not os.path.isdir(run_dir):
-        raise ModelPathError(f"{run_dir}: no such run directory; pass the --run-dir of a `tf-transformer train` run")
-    if os.path.isfile(os.path.join(run_dir, "saved_model.pb")) or any(
-            name.isdigit() for name in os.listdir(run_dir)):
-        raise ModelPathError(f"{run_dir}: this is an export, not a run directory; pass it as --model {run_dir}")
-    return load_run(run_dir)
-
-
-def decoding_options(args, recipe):
-    """(method, options) for `Translator` from the command's arguments, defaulting to the recipe's decoding.
-
-    Raises:
-        ConfigError: contradictory options (sampling options without --sample, --sample with a beam, n-best
-            without a beam that holds it).
-    """
-    from tf_transformer.decoding import decoding_method
-
-    decoding = recipe.decoding
-    extra = decoding.max_extra_length if args.max_extra_length is None else args.max_extra_length
-    if extra < 0:
-        raise ConfigError(f"--max-extra-length must be >= 0, got {extra}")
-    given_sampling = [name for name in SAMPLING_OPTIONS if getattr(args, name) is not None]
-    if args.sample:
-        if args.beam_size not in (None, 1) or args.n_best != 1:
-            raise ConfigError("--sample draws one output per input; drop --beam-size/--n-best, or drop --sample")
-        options = {name: getattr(args, name) for name in given_sampling}
-        return "sample", {**options, "max_extra_length": extra}
-    if given_sampling:
-        raise ConfigError(f"--{given_sampling[0].replace('_', '-')} is a sampling option; add --sample")
-    beam_size = args.beam_size if args.beam_size is not None else max(decoding.beam_size, args.n_best)
-    if args.n_best > beam_size:
-        raise ConfigError(f"--n-best {args.n_best} needs a beam at least that wide; add --beam-size {args.n_best}")
-    penalty = decoding.length_penalty if args.length_penalty is None else args.length_penalty
-    method, options = decoding_method(dataclasses.replace(decoding, beam_size=beam_size, length_penalty=penalty,
-                                                          max_extra_length=extra))
-    return method, ({**options, "n_best": args.n_best} if method == "beam" else options)

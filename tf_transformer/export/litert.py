@@ -1,5 +1,5 @@
 """Running a .tflite translator on LiteRT (`ai_edge_litert`), as an app would: what `translate --tflite` and
-`evaluate --tflite` use.
+`evaluate --tflite` use (through `tf_transformer.translators`).
 
     translator = LiteRTTranslator("saved_models/g2p_tiny.tflite")
     translator.translate_batch(["hello", "world"])     # [("HH AH0 L OW1", -0.52), ...]
@@ -26,6 +26,7 @@ class LiteRTTranslator:
         ids_only: whether the file takes source_ids instead of text.
         facts: the metadata `tf-transformer tflite` wrote into the file (`tflite.read_metadata`): name, decoding,
             options, quantize, model config, recipe, ...; {} for a file from elsewhere.
+        beam_size: the beam size the file decodes with, from `facts` (1: greedy, also for a file from elsewhere).
     """
 
     n_best = 1
@@ -56,6 +57,10 @@ class LiteRTTranslator:
                                  "`tf-transformer tflite`") from None
         inputs = self.interpreter.get_signature_list()["serving_default"]["inputs"]
         self.ids_only = inputs == ["source_ids"]
+
+    @property
+    def beam_size(self):
+        return int(self.facts.get("options", {}).get("beam_size", 1)) if self.facts.get("decoding") == "beam" else 1
 
     def translate_batch(self, texts):
         """list of str -> list of (translation, score), one per text."""
