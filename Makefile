@@ -21,10 +21,11 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests
 
-# Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 75 minutes on 2 cores.
+# Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 80 minutes on 2 cores
+# (bench/rnn_baseline.py, ~12 minutes, runs on its own: python bench/rnn_baseline.py [--cell lstm]).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
-	for script in attention data decode serve train profile_train tflite; do $(BIN)/python bench/$$script.py || exit 1; done
+	for script in attention data decode serve train profile_train tflite g2p_baseline; do $(BIN)/python bench/$$script.py || exit 1; done
 
 # The quick start's main job: train the default recipe (resumes if runs/g2p_tiny exists), export, translate.
 DEMO_RUN := runs/g2p_tiny
