@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from tf_transformer.config import END_ID, PAD_ID, RESERVED_TOKENS, START_ID
+from tf_transformer.config import DEFAULT_MAX_EXTRA_LENGTH, END_ID, PAD_ID, RESERVED_TOKENS, START_ID
 from tf_transformer.errors import ConfigError, DataError
 
 SPACE_LABEL = "␣"  # a token that is (or holds) a space, e.g. the character tokenizer's word gap
@@ -39,7 +39,7 @@ class AttentionMap:
     score: float
 
 
-def attention_map(model, source_tokenizer, target_tokenizer, text, max_extra_length=50):
+def attention_map(model, source_tokenizer, target_tokenizer, text, max_extra_length=DEFAULT_MAX_EXTRA_LENGTH):
     """Decode `text` greedily and read the cross-attention weights of that output (see the module docstring).
 
     Raises:

@@ -5,6 +5,7 @@ Imported first by `tf_transformer/__init__.py`: it sets `KERAS_BACKEND=tensorflo
 """
 
 import os
+import sys
 
 from tf_transformer.errors import BackendError
 
@@ -16,7 +17,6 @@ def ensure_tensorflow_backend():
     requested = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if requested != "tensorflow":
         raise BackendError(f"KERAS_BACKEND={requested!r}: {_FIX}")
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
+    keras = sys.modules.get("keras")  # not imported here: `import tf_transformer` stays light (the CLI's --help)
+    if keras is not None and keras.backend.backend() != "tensorflow":
         raise BackendError(f"Keras was loaded with the {keras.backend.backend()!r} backend: {_FIX}")

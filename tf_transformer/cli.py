@@ -1,11 +1,14 @@
 """The `tf-transformer` command: one sub-command per job (train, translate, export, ...).
 
 Each sub-command lives in `tf_transformer/commands/<name>.py` with `add_parser(subparsers)` and `run(args)`.
-Errors a user can fix (`TransformerError`) print as one line and exit with status 2; `--debug` shows the traceback.
+Errors a user can fix (`TransformerError`) print as one line and exit with status 2; `--debug` shows the traceback
+and TensorFlow's native start-up lines (oneDNN, CUDA stubs), which are otherwise discarded.
 """
 
 import argparse
+import ctypes
 import importlib
+import os
 import sys
 
 from tf_transformer.commands import COMMANDS
@@ -29,8 +32,30 @@ def build_parser():
     return parser
 
 
+def quiet_tensorflow_startup():
+    """Import TensorFlow with its native start-up lines discarded: the C++ log level errors-only-fatal
+    (TF_CPP_MIN_LOG_LEVEL=3 unless set) and stderr (fd 2) pointed at /dev/null while it loads, because some lines
+    (oneDNN notice, cudart stub, absl's pre-init warning) are written before that level applies. Python errors
+    still surface: they are raised after stderr is restored."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        ctypes.CDLL(None).fflush(None)  # what the native code buffered goes to /dev/null too, not to the restored fd
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        quiet_tensorflow_startup()
     try:
         return args.run(args) or 0
     except TransformerError as error:

@@ -12,6 +12,7 @@ import typing
 from tf_transformer.errors import ConfigError
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+DEFAULT_MAX_EXTRA_LENGTH = 50  # decode at most source length + this many tokens unless told otherwise
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
 # training.mixed_precision value -> the Keras dtype policy it sets
 MIXED_PRECISION = {None: "float32", "none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16",
@@ -313,7 +314,7 @@ class DecodingConfig:
 
     beam_size: int = 4
     length_penalty: float = 0.6
-    max_extra_length: int = 50
+    max_extra_length: int = DEFAULT_MAX_EXTRA_LENGTH
     jit_compile: bool = False
 
 

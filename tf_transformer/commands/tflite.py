@@ -11,7 +11,7 @@ from tf_transformer.commands.arguments import add_model_arguments
 
 
 def add_parser(subparsers):
-    from tf_transformer.export.tflite import DECODINGS, QUANTIZATIONS
+    from tf_transformer.export import DECODINGS, QUANTIZATIONS
 
     parser = subparsers.add_parser("tflite", help="convert a run or an export to one .tflite file for LiteRT",
                                    description=__doc__)

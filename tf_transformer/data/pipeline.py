@@ -105,7 +105,7 @@ def make_dataset(pairs, source_tokenizer, target_tokenizer, config: DataConfig, 
     source_lengths, target_lengths = sources.row_lengths().numpy(), targets.row_lengths().numpy()
     empty = source_lengths == 0
     too_long = ((source_lengths > max_source) | (target_lengths > max_target)) & ~empty
-    truncate = getattr(config, "truncate", False)
+    truncate = config.truncate
     keep = ~empty if truncate else ~(empty | too_long)
     report = LengthReport(total=len(pairs), kept=int(keep.sum()), dropped=int((~keep).sum()),
                           truncated=int(too_long.sum()) if truncate else 0,

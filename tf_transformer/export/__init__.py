@@ -8,6 +8,9 @@ Modules: `versions` (layout, next/latest version, atomic write), `saved_model` (
 with its signatures, `export_saved_model`, `export_run`).
 """
 
+QUANTIZATIONS = ("none", "dynamic", "float16")  # `tf-transformer tflite --quantize` (export/tflite.py)
+DECODINGS = ("greedy", "beam")  # `tf-transformer tflite --decoding`
+
 from tf_transformer.export.versions import (atomic_version_dir, check_version_free, latest_version, next_version,
                                              versions)
 
@@ -17,7 +20,7 @@ __all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "
 
 def __getattr__(name):
     # saved_model imports TensorFlow and the model; keep `latest_version` importable without that cost.
-    if name in ("export_saved_model", "export_run", "export_loaded", "ServingModule", "Translator", "SIGNATURES"):
+    if name in ("export_saved_model", "export_run", "export_loaded", "ServingModule", "SIGNATURES"):
         from tf_transformer.export import saved_model
 
         return getattr(saved_model, name)

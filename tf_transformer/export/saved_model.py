@@ -137,8 +137,6 @@ class ServingModule(tf.Module):
                 "attention": tf.function(self.attention, input_signature=[text]).get_concrete_function()}
 
 
-Translator = ServingModule  # the name DESIGN.md's data flow uses (not translation.Translator, the Python one)
-
 
 class _Untracked:
     """A callable that `tf.saved_model.save` does not see as a child of the module (a plain Python object)."""

@@ -25,9 +25,8 @@ import tensorflow as tf
 from tf_transformer.config import UNK_ID
 from tf_transformer.decoding import decoding_method, make_decode_fn
 from tf_transformer.errors import ConfigError, ModelPathError
+from tf_transformer.export import DECODINGS, QUANTIZATIONS  # defined there: the CLI's parser reads them
 
-QUANTIZATIONS = ("none", "dynamic", "float16")
-DECODINGS = ("greedy", "beam")
 METADATA_NAME = "tf_transformer"
 
 
