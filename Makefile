@@ -14,8 +14,10 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-# Fast suite (< 15 minutes on 2 cores); slow checks are marked @pytest.mark.slow.
+# Lint (ruff: pyproject.toml), then the fast suite (< 15 minutes on 2 cores); slow checks are marked
+# @pytest.mark.slow.
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 test-slow: $(STAMP)

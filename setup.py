@@ -1,12 +1,14 @@
 """Install tf-transformer: `pip install -e ".[test]"` (what `make test` does)."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="tf-transformer",
     version="0.1.0",
     description='The Transformer of "Attention Is All You Need" as TensorFlow/Keras layers, trainer and exporter.',
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tf_transformer", "tf_transformer.*"]),
     python_requires=">=3.10",
@@ -25,7 +27,8 @@ setup(
         "ai-edge-litert>=2.0",  # LiteRT: runs the .tflite of `tf-transformer tflite` (translate/evaluate --tflite)
     ],
     extras_require={
-        "test": ["pytest", "tensorflow-serving-api"],  # PredictRequest protos in tests/export
+        "test": ["pytest", "tensorflow-serving-api",  # PredictRequest protos in tests/export
+                 "ruff"],  # lint and import order, run by `make test` (settings in pyproject.toml)
         # benchmarks only (bench/train.py's KerasHub peer, bench/profile_train.py's op statistics); never imported
         # by the package
         "bench": ["keras-hub>=0.32", "xprof",

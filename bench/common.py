@@ -15,7 +15,7 @@ def machine():
 
     gpus = tf.config.list_physical_devices("GPU")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"{'GPU x%d' % len(gpus) if gpus else 'no GPU'}, TensorFlow {tf.__version__}")
+            f"{f'GPU x{len(gpus)}' if gpus else 'no GPU'}, TensorFlow {tf.__version__}")
 
 
 def time_calls(functions, repeats=10, warmup=2):

@@ -30,8 +30,10 @@ from common import report, time_calls  # noqa: E402
 
 from tf_transformer import ModelConfig, Transformer  # noqa: E402
 from tf_transformer.config import DecodingConfig, TokenizerConfig  # noqa: E402
-from tf_transformer.decoding import make_decode_fn  # noqa: E402
-from tf_transformer.decoding import decoding_method  # noqa: E402
+from tf_transformer.decoding import (
+    decoding_method,  # noqa: E402
+    make_decode_fn,  # noqa: E402
+)
 from tf_transformer.export.saved_model import export_saved_model  # noqa: E402
 from tf_transformer.text import build_tokenizer  # noqa: E402
 

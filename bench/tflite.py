@@ -117,7 +117,7 @@ def measure(shape_name, contestants, words, args):
     """One row per contestant {name: (translate(list of bytes) -> list of bytes, size in bytes)}."""
     outputs = {name: [] for name in contestants}
     latencies = {name: [] for name in contestants}
-    for name, (translate, _) in contestants.items():
+    for translate, _ in contestants.values():
         translate(words[:1])  # trace / allocate outside the timing
     for word in words:  # interleaved: every contestant sees the same machine load
         for name, (translate, _) in contestants.items():

@@ -56,7 +56,7 @@ def trained_run(tmp_path_factory):
     """
     import random
 
-    from tf_transformer.config import from_dict, Recipe
+    from tf_transformer.config import Recipe, from_dict
     from tf_transformer.trainer import train
 
     root = tmp_path_factory.mktemp("trained_run")

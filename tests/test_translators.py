@@ -11,9 +11,16 @@ from tf_transformer import translators
 from tf_transformer.config import DecodingConfig, Recipe, save_recipe
 from tf_transformer.errors import ConfigError, ModelPathError
 from tf_transformer.run_dir import load_run
-from tf_transformer.translators import (DecodingRequest, Source, decoding_for, decoding_rows,
-                                        evaluation_translators, load_attention_export, load_translator,
-                                        refuse_unhonoured)
+from tf_transformer.translators import (
+    DecodingRequest,
+    Source,
+    decoding_for,
+    decoding_rows,
+    evaluation_translators,
+    load_attention_export,
+    load_translator,
+    refuse_unhonoured,
+)
 
 REFUSED = [({"beam_size": 2}, "--beam-size 2"), ({"n_best": 2}, "--n-best"), ({"sample": True}, "--sample"),
            ({"jit_compile": True}, "--xla"), ({"jit_compile": False}, "--no-xla"),

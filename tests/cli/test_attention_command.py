@@ -1,5 +1,7 @@
 """`tf-transformer attention`: the heat-map shows the cross-attention of the greedy output, row by row."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -49,7 +51,7 @@ def test_panels_average_heads_or_pick_one(run, tmp_path):
     np.testing.assert_array_equal(matrix, weights[1, 2])
     attention = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "abcd")
     path = plot_attention(attention, str(tmp_path / "one_head.png"), layer=1, head=2)
-    assert open(path, "rb").read(8) == PNG_SIGNATURE
+    assert Path(path).read_bytes()[:8] == PNG_SIGNATURE
 
 
 def test_labels_show_spaces_and_unknown_ids_visibly():

@@ -75,7 +75,7 @@ def test_n_best_lists_are_sorted_and_led_by_the_best_translation(trained_run, ru
     assert code == 0
     rows = [line.split("\t") for line in out.splitlines()]
     assert len(rows) == 3 * len(WORDS)
-    for number, word in enumerate(WORDS, start=1):
+    for number in range(1, len(WORDS) + 1):
         hypotheses = [(text, float(score)) for line, text, score in rows if int(line) == number]
         scores = [score for _, score in hypotheses]
         assert len(hypotheses) == 3 and scores == sorted(scores, reverse=True)

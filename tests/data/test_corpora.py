@@ -1,6 +1,5 @@
 """Corpus readers: counts match the files, deterministic disjoint splits, Ding parsing rules, one-line errors."""
 
-import collections
 import hashlib
 import json
 import os
@@ -135,7 +134,7 @@ def test_tsv_line_without_tab_names_file_line_and_fix(tmp_path):
 
 def test_non_utf8_bytes_name_the_line_and_the_fix(tmp_path):
     path = tmp_path / "latin1.tsv"
-    path.write_bytes("ok\tok\n".encode() + "Grüße\tgreetings\n".encode("latin-1"))
+    path.write_bytes(b"ok\tok\n" + "Grüße\tgreetings\n".encode("latin-1"))
     message = _error(DataConfig(corpus="tsv", path=str(path)))
     assert message.startswith(f"{path}:2: not valid UTF-8") and "iconv" in message
     assert load_corpus(DataConfig(corpus="tsv", path=str(path), skip_malformed=True)).skipped == 1

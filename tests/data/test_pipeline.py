@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID, DataConfig, TokenizerConfig
-from tf_transformer.data import load_corpus, make_dataset
+from tf_transformer.data import make_dataset
 from tf_transformer.data.pipeline import padding_statistics
 from tf_transformer.errors import DataError
 from tf_transformer.text import build_tokenizer
@@ -26,7 +26,7 @@ def small(cmudict):
 
 def _decoded_pairs(dataset, source_tokenizer, target_tokenizer):
     pairs = []
-    for (source_ids, target_in), target_out in dataset:
+    for (source_ids, _), target_out in dataset:
         sources = source_tokenizer.detokenize(source_ids).numpy()
         targets = target_tokenizer.detokenize(target_out).numpy()
         pairs += [(s.decode(), t.decode()) for s, t in zip(sources, targets)]

@@ -12,6 +12,7 @@ import random
 import site
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,11 +112,10 @@ def test_served_translations_equal_in_process_decoding(served, trained_run):
     from tf_transformer.translation import Translator
 
     run, texts = served["run"], served["texts"]
-    method, options = decoding_method(run.recipe.decoding)
-    assert method == "beam"  # the recipe asks for beam 3: serving_default must be beam search
-    for signature, (method, options) in {"serving_default": (method, options),
-                                         "greedy": ("greedy", {"max_extra_length": options["max_extra_length"]})
-                                         }.items():
+    recipe_method, recipe_options = decoding_method(run.recipe.decoding)
+    assert recipe_method == "beam"  # the recipe asks for beam 3: serving_default must be beam search
+    greedy = ("greedy", {"max_extra_length": recipe_options["max_extra_length"]})
+    for signature, (method, options) in {"serving_default": (recipe_method, recipe_options), "greedy": greedy}.items():
         expected = Translator(run.model, run.source_tokenizer, run.target_tokenizer, method, **options).translate(texts)
         served_output = served["result"]["text"][signature]["inputs"]
         assert len(texts) >= 50
@@ -173,9 +173,9 @@ def test_awkward_inputs_translate_without_crashing(served, signature):
 def test_vocabularies_travel_as_assets(trained_run):
     export, run_dir = trained_run["export"], trained_run["run_dir"]
     assets = sorted(os.listdir(os.path.join(export, "assets")))
-    contents = {open(os.path.join(export, "assets", name), "rb").read() for name in assets}
+    contents = {Path(export, "assets", name).read_bytes() for name in assets}
     for side in ("source", "target"):
         with open(os.path.join(run_dir, "vocab", side, "vocab.txt"), "rb") as file:
             assert file.read() in contents, f"{side} vocabulary missing from assets/ ({assets})"
-    metadata = json.load(open(os.path.join(export, "assets.extra", "tf_transformer.json"), encoding="utf-8"))
+    metadata = json.loads(Path(export, "assets.extra", "tf_transformer.json").read_text(encoding="utf-8"))
     assert metadata["decoding"]["beam_size"] == 3 and metadata["version"] == 1

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,10 +32,9 @@ def test_latest_version_of_a_missing_or_empty_model_names_the_fix(tmp_path):
 
 
 def test_an_error_inside_the_atomic_write_leaves_nothing(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_version_dir(tmp_path / "model", 1) as temporary:
-            (open(os.path.join(temporary, "saved_model.pb"), "wb")).write(b"half")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), atomic_version_dir(tmp_path / "model", 1) as temporary:
+        Path(temporary, "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("disk full")
     assert os.listdir(tmp_path / "model") == []
 
 
@@ -64,7 +64,7 @@ def test_a_failed_export_leaves_no_version_directory(trained_run, tmp_path, monk
 
     def half_written_then_fail(module, directory, **kwargs):
         os.makedirs(os.path.join(directory, "variables"))
-        open(os.path.join(directory, "saved_model.pb"), "wb").write(b"partial")
+        Path(directory, "saved_model.pb").write_bytes(b"partial")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(tf.saved_model, "save", half_written_then_fail)

@@ -9,8 +9,7 @@ import tensorflow as tf
 from tf_transformer.config import TokenizerConfig
 from tf_transformer.errors import ConfigError
 from tf_transformer.export.saved_model import ServingModule
-from tf_transformer.text import build_tokenizer
-from tf_transformer.text import codepoints
+from tf_transformer.text import build_tokenizer, codepoints
 from tf_transformer.text.portable import portable_tokenizer
 
 TRAINING_TEXT = ["Hello World", "straße Ölig", "AH0 B K", "hh ah l ow", "ÉCOLE café", "x y z [UNK]", "日本"]

@@ -59,8 +59,8 @@ def test_mixed_precision_trains_and_its_export_serves_float32_like_in_process_de
     assert run.model.compute_dtype == "float32"  # inference computes in float32 whatever the training policy
     served = tf.saved_model.load(summary["export"])
     texts = words[:40]
-    method, options = decoding_method(run.recipe.decoding)
-    for signature, (method, options) in {"serving_default": (method, options),
+    recipe_decoding = decoding_method(run.recipe.decoding)
+    for signature, (method, options) in {"serving_default": recipe_decoding,
                                          "greedy": ("greedy", {"max_extra_length": 3})}.items():
         outputs = served.signatures[signature](text=tf.constant(texts))
         assert outputs["score"].dtype == tf.float32, signature

@@ -5,9 +5,9 @@
     tf-transformer vocab --config RECIPE [--set key=value ...] --output DIR
 
 With `--corpus`, FILE holds one text per line (or, with `--column`, `source<TAB>target` pairs read as training
-reads a tsv corpus, of which that column is used) and DIR receives one tokenizer. With `--config`, the recipe's corpus is read and its training split gives
-DIR/source and DIR/target (the layout of a run directory's vocab/). Load them with
-`tf_transformer.text.load_tokenizer(DIR)`.
+reads a tsv corpus, of which that column is used) and DIR receives one tokenizer. With `--config`, the recipe's
+corpus is read and its training split gives DIR/source and DIR/target (the layout of a run directory's vocab/).
+Load them with `tf_transformer.text.load_tokenizer(DIR)`.
 """
 
 from tf_transformer.errors import ConfigError

@@ -106,7 +106,7 @@ def read_lines(path, skip_malformed=False, counter=None, skippable=True):
     A line that is not valid UTF-8 raises `DataError` (or is skipped and counted in `counter["skipped"]`).
     """
     try:
-        file = open(path, "rb")
+        file = open(path, "rb")  # noqa: SIM115  (closed below; the open errors get their own messages)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check data.path (or the --corpus argument)") from None
     except IsADirectoryError:

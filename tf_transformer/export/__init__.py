@@ -8,11 +8,16 @@ Modules: `versions` (layout, next/latest version, atomic write), `saved_model` (
 with its signatures, `export_saved_model`, `export_run`).
 """
 
+from tf_transformer.export.versions import (
+    atomic_version_dir,
+    check_version_free,
+    latest_version,
+    next_version,
+    versions,
+)
+
 QUANTIZATIONS = ("none", "dynamic", "float16")  # `tf-transformer tflite --quantize` (export/tflite.py)
 DECODINGS = ("greedy", "beam")  # `tf-transformer tflite --decoding`
-
-from tf_transformer.export.versions import (atomic_version_dir, check_version_free, latest_version, next_version,
-                                             versions)
 
 __all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "check_version_free",
            "export_saved_model", "export_run", "export_loaded", "ServingModule"]
