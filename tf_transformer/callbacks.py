@@ -145,9 +145,11 @@ class Checkpoints(keras.callbacks.Callback):
 class ResumableBackup(keras.callbacks.Callback):
     """Saves weights + optimizer state and {epoch, step} every `every_steps` steps and at each epoch end.
 
-    Each backup is a new folder `backup/<global step>/` (weights and state.json together); the file `backup/latest`
-    names the complete one and is replaced atomically after it is written, so a run killed at any moment still
-    finds a consistent backup. `load` reads it back; the trainer resumes at that epoch and step.
+    Each backup is a new folder `backup/<global step>-<epoch>/` (weights and state.json together); the file
+    `backup/latest` names the complete ones, newest first, and is replaced atomically after a backup is written,
+    so a run killed at any moment still finds a consistent backup. The newest two are kept: in a multi-worker run a
+    worker killed while saving is one backup behind the others, and all of them then resume from the one they all
+    hold (`load(directory, strategy)`). The trainer resumes at that backup's epoch and step.
     """
 
     WEIGHTS, STATE, POINTER = "model.weights.h5", "state.json", "latest"
@@ -158,13 +160,38 @@ class ResumableBackup(keras.callbacks.Callback):
         self.epoch, self.step_offset = 0, 0
 
     @classmethod
-    def load(cls, directory):
-        """(state {"epoch", "step", "global_step"}, weights path) of the last backup, or (None, None)."""
+    def names(cls, directory):
+        """The complete backups' folder names, newest first (at most two; [] if there is none)."""
         pointer = os.path.join(directory, cls.POINTER)
         if not os.path.isfile(pointer):
-            return None, None
+            return []
         with open(pointer, encoding="utf-8") as file:
-            folder = os.path.join(directory, file.read().strip())
+            return [name for name in file.read().split() if os.path.isdir(os.path.join(directory, name))]
+
+    @classmethod
+    def load(cls, directory, strategy=None):
+        """(state {"epoch", "step", "global_step"}, weights path) of the last backup, or (None, None).
+
+        With a multi-worker `strategy` (every worker must call it): the newest backup that every worker holds, or
+        (None, None) on all of them if one has none; `ClusterError` if the workers' backups have nothing in common.
+        """
+        from tf_transformer import distribute
+
+        names = cls.names(directory)
+        if strategy is not None and distribute.in_multi_worker_mode(strategy):
+            keys = {int(name.replace("-", "")): name for name in names}  # "<step:09d>-<epoch:04d>": time order
+            agreed = min(distribute.gather_from_workers(strategy, max(keys, default=-1)))
+            if agreed < 0:
+                return None, None
+            if agreed not in keys:
+                raise distribute.ClusterError(
+                    f"{directory}: this worker holds backups {names} but another worker's newest is "
+                    f"{agreed // 10_000:09d}-{agreed % 10_000:04d}; the workers cannot resume together: delete "
+                    "every worker's backup directory to start again")
+            names = [keys[agreed]]
+        if not names:
+            return None, None
+        folder = os.path.join(directory, names[0])
         with open(os.path.join(folder, cls.STATE), encoding="utf-8") as file:
             return json.load(file), os.path.join(folder, cls.WEIGHTS)
 
@@ -173,7 +200,8 @@ class ResumableBackup(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.step_offset + batch + 1
-        if self.every_steps and step % self.every_steps == 0:
+        last = batch + 1 == (self.params or {}).get("steps")  # the epoch-end backup follows: resuming at
+        if self.every_steps and step % self.every_steps == 0 and not last:  # (epoch, its last step) would redo one
             self._save(self.epoch, step)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -188,12 +216,13 @@ class ResumableBackup(keras.callbacks.Callback):
         self.model.save_weights(os.path.join(folder, self.WEIGHTS), overwrite=True)
         with open(os.path.join(folder, self.STATE), "w", encoding="utf-8") as file:
             json.dump({"epoch": epoch, "step": step, "global_step": global_step}, file)
+        kept = [name] + [old for old in self.names(self.directory) if old != name][:1]
         temporary = os.path.join(self.directory, self.POINTER + ".tmp")
         with open(temporary, "w", encoding="utf-8") as file:
-            file.write(name)
+            file.write("\n".join(kept) + "\n")
         os.replace(temporary, os.path.join(self.directory, self.POINTER))
         for old in os.listdir(self.directory):
-            if old not in (name, self.POINTER) and os.path.isdir(os.path.join(self.directory, old)):
+            if old not in kept and os.path.isdir(os.path.join(self.directory, old)):
                 shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
 
 

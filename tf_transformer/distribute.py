@@ -14,6 +14,13 @@ MultiWorkerMirroredStrategy must configure the collective runtime before it star
     model.save_weights(writable_dir(path, strategy))           # every worker saves: saving may run collectives
     remove_writable_dir(path, strategy)                           # ...and the non-chief copies are deleted
 
+A cluster that cannot start, or loses a worker, ends in one line, never a hang: a worker waits at most
+$TF_TRANSFORMER_STARTUP_TIMEOUT seconds (default 600) for the others to start, then is killed with "error: cluster
+startup: ..."; a worker that dies later stops its peers' collectives (at once when its connections drop, else once
+TensorFlow's coordination service has missed its heartbeats for ~10 s) and `fit` raises `ClusterError`.
+`gather_from_workers` / `wait_for_workers` let the workers agree on a value (the backup to resume from) or wait for
+each other (the chief's export).
+
 Only the chief's files are real: `writable_dir` gives the other workers a per-worker directory next to the real one
 (`<parent>/workertemp_<task_id>/<name>`, as TensorFlow's multi-worker Keras guide prescribes). The name is stable, so
 a restarted worker finds its own BackupAndRestore files there; delete it only when training is over.
@@ -29,23 +36,31 @@ under MultiWorkerMirroredStrategy in two places (keras-team/keras#20585, tensorf
      rank-1 tensor [1], which that reduction turns back into the scalar (every replica holds the same value).
 Both fixes act only in multi-worker mode; everywhere else the stock Keras code runs unchanged.
 `tests/test_distribute.py::test_stock_keras_still_fails_under_multi_worker` fails when a Keras upgrade changes this
-behaviour: then delete `MultiWorkerFitFix` (and this paragraph).
+behaviour: then delete those parts of `MultiWorkerFitFix` (and this paragraph); its `fit`/`evaluate` stay.
 """
 
 import contextlib
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import tensorflow as tf
 from keras import mixed_precision, tree
 
 from tf_transformer.config import MIXED_PRECISION
-from tf_transformer.errors import ConfigError
+from tf_transformer.errors import ConfigError, TransformerError
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+STARTUP_TIMEOUT_ENV = "TF_TRANSFORMER_STARTUP_TIMEOUT"  # seconds a worker waits for the whole cluster (0: forever)
+DEFAULT_STARTUP_TIMEOUT_S = 600
 
 logger = logging.getLogger(__name__)
+
+
+class ClusterError(TransformerError):
+    """A worker of a multi-worker run cannot reach the others, or lost one while training."""
 
 
 # ---- strategy selection ----------------------------------------------------------------------------------------
@@ -60,8 +75,15 @@ def select_strategy(name="auto"):
             CPU), "multi_worker" (MultiWorkerMirrored over the TF_CONFIG cluster) or "tpu" (TPU_NAME, default
             "local" for a TPU VM).
 
+    A multi-worker strategy waits for every worker of TF_CONFIG to start; if the cluster is not complete within
+    $TF_TRANSFORMER_STARTUP_TIMEOUT seconds (default 600; 0 waits forever) a watchdog process prints one line
+    ("error: cluster startup: ...") and kills this one (SIGKILL: TensorFlow blocks in C++ there, holding the
+    GIL, so no exception can reach the caller).
+
     Raises:
-        ConfigError: an unknown name, an unreadable TF_CONFIG, or "tpu" where no TPU can be reached.
+        ConfigError: an unknown name, an unreadable TF_CONFIG or startup timeout, or "tpu" where no TPU can be
+            reached.
+        ClusterError: TensorFlow gave up connecting to the cluster before the timeout.
     """
     name = resolve_strategy_name(name)
     if name == "default":
@@ -73,7 +95,7 @@ def select_strategy(name="auto"):
         if _cluster_size(config) > 1 and not isinstance(config.get("task"), dict):
             raise ConfigError("TF_CONFIG names a cluster but no 'task' (this worker's type and index); "
                               "see training/launch_multiworker.sh")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_strategy(config, _startup_timeout())
     return _tpu_strategy()
 
 
@@ -109,6 +131,70 @@ def _tf_config():
 def _cluster_size(tf_config):
     cluster = tf_config.get("cluster") or {}
     return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
+def _startup_timeout():
+    value = os.environ.get(STARTUP_TIMEOUT_ENV, "").strip() or str(DEFAULT_STARTUP_TIMEOUT_S)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigError(f"{STARTUP_TIMEOUT_ENV}={value!r}: expected seconds (a number >= 0; 0 waits forever), "
+                          "e.g. training/launch_multiworker.sh --startup-timeout 300")
+    return seconds
+
+
+def _multi_worker_strategy(tf_config, timeout):
+    """MultiWorkerMirroredStrategy; the process is killed, with one line, if the cluster is not complete within
+    `timeout` s (0: no limit)."""
+    cluster = tf_config.get("cluster") or {}
+    task = tf_config.get("task") or {}
+    workers = ", ".join(cluster.get("chief", []) + cluster.get("worker", []))
+    where = f"cluster startup: {task.get('type', 'worker')} {task.get('index', 0)} could not reach every worker " \
+            f"of TF_CONFIG ({workers})"
+    fix = ("start every worker (training/launch_multiworker.sh on each host) and check that each host:port is "
+           "reachable from the others")
+    watchdog = None
+    if timeout:
+        watchdog = _start_watchdog(timeout, f"{where} within {timeout:g} s; {fix}, or wait longer with "
+                                            f"--startup-timeout / {STARTUP_TIMEOUT_ENV}")
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.OpError as error:
+        raise ClusterError(f"{where} ({_first_line(error)}); {fix}") from None
+    finally:
+        if watchdog is not None:
+            watchdog.stdin.close()  # the watchdog sees end-of-file and leaves quietly
+            watchdog.wait()
+
+
+# Waits for end-of-file on stdin (the parent is done connecting, or died) for at most argv[2] seconds; past that
+# it prints "error: argv[3]" and SIGKILLs the parent (argv[1]). A separate process because the parent is stuck in
+# TensorFlow's C++ holding the GIL: no Python thread or signal handler of its own would run (the chief waits for
+# the other workers without any time limit of TensorFlow's).
+_WATCHDOG = """
+import os, select, signal, sys
+ready, _, _ = select.select([sys.stdin], [], [], float(sys.argv[2]))
+if not ready:
+    sys.stderr.write("error: " + sys.argv[3] + "\\n")
+    sys.stderr.flush()
+    os.kill(int(sys.argv[1]), signal.SIGKILL)
+"""
+
+
+def _start_watchdog(timeout, message):
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(timeout), message],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+
+
+def _first_line(error):
+    """The telling line of a (TensorFlow) error: not "Graph execution error:" nor the traceback under it."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line[0].isspace()]
+    telling = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node",
+                                                               "Additional GRPC error", "RPC:"))]
+    return " ".join((telling or lines or [type(error).__name__])[0].split())[:200]
 
 
 def _tpu_strategy():
@@ -159,6 +245,49 @@ def remove_writable_dir(path, strategy):
     temporary = os.path.dirname(writable_dir(path, strategy))
     if tf.io.gfile.exists(temporary):
         tf.io.gfile.rmtree(temporary)
+
+
+# ---- the workers together: agreeing on a value, waiting for each other, losing one ------------------------------
+
+
+def gather_from_workers(strategy, value):
+    """[worker 0's value, worker 1's, ...]: one int from every worker of a multi-worker run; [value] otherwise.
+
+    A collective: every worker must call it, and it returns once all have (a barrier). A worker that died or
+    cannot be reached makes it raise `ClusterError` (after the heartbeat timeout, ~10 s) instead of hanging.
+    """
+    if not in_multi_worker_mode(strategy):
+        return [int(value)]
+    local = tf.constant([value], tf.int64)
+
+    @tf.function
+    def gather():
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(local, axis=0))
+
+    with lost_workers_as_errors(strategy):
+        values = strategy.experimental_local_results(gather())[0].numpy().tolist()  # [replicas], worker-major
+    workers = _cluster_size({"cluster": strategy.cluster_resolver.cluster_spec().as_dict()})
+    return values[::max(len(values) // workers, 1)]
+
+
+def wait_for_workers(strategy):
+    """Return once every worker of a multi-worker run has called this; at once otherwise."""
+    gather_from_workers(strategy, 0)
+
+
+@contextlib.contextmanager
+def lost_workers_as_errors(strategy):
+    """In multi-worker mode, turn TensorFlow's errors for a worker that died or stopped answering (collectives
+    aborted by the coordination service's heartbeat check) into a one-line `ClusterError`."""
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+            tf.errors.CancelledError) as error:
+        if not in_multi_worker_mode(strategy):
+            raise
+        raise ClusterError(f"worker {strategy.cluster_resolver.task_id} lost contact with the other workers "
+                           f"({_first_line(error)}); the job stopped: start every worker again with the same "
+                           "command to resume from the last backup") from None
 
 
 # ---- mixed precision -------------------------------------------------------------------------------------------
@@ -215,13 +344,22 @@ def float32_copy(model):
 
 class MultiWorkerFitFix:
     """Mixin for a `keras.Model` (list it before keras.Model) that makes `fit`/`evaluate` run under
-    MultiWorkerMirroredStrategy; a no-op under every other strategy. Delete it when Keras fixes #20585."""
+    MultiWorkerMirroredStrategy; a no-op under every other strategy. When Keras fixes #20585 delete
+    `_maybe_symbolic_build`, `train_step` and `test_step`; keep `fit`/`evaluate` (a lost worker in one line)."""
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if iterator is not None and in_multi_worker_mode(self.distribute_strategy):
             data_batch = _first_local_batch(iterator, self.distribute_strategy)
             iterator = iterator if data_batch is None else None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def fit(self, *args, **kwargs):  # a lost worker: a one-line ClusterError, not a 20-line OpError
+        with lost_workers_as_errors(self.distribute_strategy):
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with lost_workers_as_errors(self.distribute_strategy):
+            return super().evaluate(*args, **kwargs)
 
     def train_step(self, data):
         return _rank1_logs(super().train_step(data), self.distribute_strategy)

@@ -11,6 +11,7 @@ so no epoch is repeated and step counters continue.
 import dataclasses
 import json
 import os
+import shutil
 
 import keras
 
@@ -75,7 +76,10 @@ def train(recipe, run_dir, verbose=True):
         def build(input_context=None):
             ds = make_dataset(corpus.splits[split], source_tokenizer, target_tokenizer, data_config,
                               training=training, input_context=input_context)
-            return ds.repeat().skip(skip) if repeat else ds
+            # `skip` steps: a batch per replica this input pipeline feeds (one per worker under multi-worker)
+            per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines \
+                if input_context else 1
+            return ds.repeat().skip(skip * per_step) if repeat else ds
         return strategy.distribute_datasets_from_function(build) if replicas > 1 else build()
 
     steps_per_epoch = recipe.training.steps_per_epoch or _count_steps(corpus, "train", source_tokenizer,
@@ -90,7 +94,7 @@ def train(recipe, run_dir, verbose=True):
         f"{steps_per_epoch} steps per epoch")
 
     backup_dir = distribute.writable_dir(paths.backup, strategy)
-    state, weights = ResumableBackup.load(backup_dir)
+    state, weights = ResumableBackup.load(backup_dir, strategy)  # multi-worker: the backup all workers hold
     epoch, step = 0, 0
     if state is not None:
         model.load_weights(weights)
@@ -105,7 +109,7 @@ def train(recipe, run_dir, verbose=True):
     history = {}
     if epoch < epochs and step:  # finish the interrupted epoch first
         progress.step_offset = backup.step_offset = step
-        run = model.fit(dataset("train", recipe.data.seed + epoch, True, True, skip=step * replicas),
+        run = model.fit(dataset("train", recipe.data.seed + epoch, True, True, skip=step),
                         initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=max(steps_per_epoch - step, 1),
                         validation_data=validation, validation_steps=validation_steps, callbacks=callbacks,
                         shuffle=False, verbose=0)
@@ -121,6 +125,7 @@ def train(recipe, run_dir, verbose=True):
 
         summary["export"] = export_loaded(recipe, model, source_tokenizer, target_tokenizer)
         say(f"exported {summary['export']}")
+    distribute.wait_for_workers(strategy)  # the others end with the chief, not while it still exports
     return summary
 
 
@@ -131,9 +136,12 @@ def _tokenizers(recipe, corpus, paths, chief):
     if os.path.isdir(paths.source_vocab) and os.path.isdir(paths.target_vocab):
         return load_tokenizer(paths.source_vocab), load_tokenizer(paths.target_vocab)
     source, target = build_recipe_tokenizers(recipe, corpus.splits["train"])
-    if chief:
-        source.save(paths.source_vocab)
-        target.save(paths.target_vocab)
+    if chief:  # written aside and renamed: the other workers, checking for these directories, never see half
+        for tokenizer, path in ((source, paths.source_vocab), (target, paths.target_vocab)):
+            temporary = f"{path}.tmp{os.getpid()}"
+            tokenizer.save(temporary)
+            shutil.rmtree(path, ignore_errors=True)
+            os.replace(temporary, path)
     return source, target
 
 
@@ -190,6 +198,8 @@ def _merge(history, new):
 
 def _finish(model, paths, strategy, chief, history, task, say):
     """Keep the best weights in model.keras (chief) and summarise the run."""
+    if distribute.in_multi_worker_mode(strategy):  # the same on every worker (tests/training/test_multiworker.py)
+        print(f"worker {strategy.cluster_resolver.task_id}: trained weights sha256 {_digest(model)}", flush=True)
     best_path = os.path.join(paths.checkpoints, "best.json")
     best = None
     if chief and os.path.isfile(best_path):
@@ -205,3 +215,12 @@ def _finish(model, paths, strategy, chief, history, task, say):
         say(f"best {best['metric']}: {best['value']:.2f} at epoch {best['epoch']}; model saved to {paths.model}")
     return {"run_dir": paths.root, "model": paths.model, "best": best, "final": final,
             "epochs_run": len(history.get("loss", [])), "task": task}
+
+
+def _digest(model):
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(weight.numpy().tobytes())
+    return digest.hexdigest()[:16]
