@@ -11,8 +11,15 @@ import tensorflow as tf
 
 from tf_transformer import ModelConfig, Transformer
 from tf_transformer.config import END_ID, PAD_ID, START_ID
-from tf_transformer.decoding import (BatchDecoder, TruncationWarning, filter_logits, greedy_decode, length_penalty,
-                                     make_decode_fn, sample_decode)
+from tf_transformer.decoding import (
+    BatchDecoder,
+    TruncationWarning,
+    filter_logits,
+    greedy_decode,
+    length_penalty,
+    make_decode_fn,
+    sample_decode,
+)
 from tf_transformer.errors import ConfigError
 
 TARGET_VOCAB = 12

@@ -10,8 +10,7 @@ Modules: `limits` (output lengths, truncation), `steps` (cached vs recomputed lo
 """
 
 from tf_transformer.decoding.beam import beam_search_decode, length_penalty
-from tf_transformer.decoding.function import (LENGTH_BUCKETS, METHODS, BatchDecoder, decoding_method,
-                                             make_decode_fn)
+from tf_transformer.decoding.function import LENGTH_BUCKETS, METHODS, BatchDecoder, decoding_method, make_decode_fn
 from tf_transformer.decoding.greedy import greedy_decode
 from tf_transformer.decoding.limits import DEFAULT_MAX_EXTRA_LENGTH, TruncationWarning, warn_if_truncated
 from tf_transformer.decoding.sampling import filter_logits, sample_decode

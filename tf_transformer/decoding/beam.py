@@ -4,8 +4,12 @@ import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID
 from tf_transformer.decoding.greedy import FORBIDDEN_IDS, NEGATIVE, forbid_reserved, same_shapes, write_column
-from tf_transformer.decoding.limits import (DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, drop_padding_columns,
-                                            prepare_source)
+from tf_transformer.decoding.limits import (
+    DEFAULT_MAX_EXTRA_LENGTH,
+    decode_lengths,
+    drop_padding_columns,
+    prepare_source,
+)
 from tf_transformer.decoding.steps import make_steps
 from tf_transformer.errors import ConfigError
 

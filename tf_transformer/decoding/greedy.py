@@ -4,8 +4,12 @@ import numpy as np
 import tensorflow as tf
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID
-from tf_transformer.decoding.limits import (DEFAULT_MAX_EXTRA_LENGTH, decode_lengths, drop_padding_columns,
-                                            prepare_source)
+from tf_transformer.decoding.limits import (
+    DEFAULT_MAX_EXTRA_LENGTH,
+    decode_lengths,
+    drop_padding_columns,
+    prepare_source,
+)
 from tf_transformer.decoding.steps import make_steps
 
 # Tokens a decoder may never choose: padding (it marks "no token") and [START] (only ever the first input).

@@ -31,8 +31,8 @@ from tf_transformer.config import PAD_ID, START_ID, UNK_ID, DecodingConfig, save
 from tf_transformer.decoding import decoding_method, make_decode_fn
 from tf_transformer.distribute import float32_copy
 from tf_transformer.errors import ModelPathError
-from tf_transformer.layers.attention import padding_mask
 from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
+from tf_transformer.layers.attention import padding_mask
 
 SIGNATURES = ("serving_default", "greedy", "translate_ids", "attention")
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
