@@ -54,7 +54,8 @@ from keras import ops  # noqa: E402
 from tf_transformer import Transformer  # noqa: E402
 from tf_transformer.config import END_ID, PAD_ID, START_ID, load_recipe  # noqa: E402
 from tf_transformer.data import load_corpus, make_dataset  # noqa: E402
-from tf_transformer.decoding.greedy import forbid_reserved, same_shapes, write_column  # noqa: E402
+from tf_transformer.decoding.choosable import forbid_reserved  # noqa: E402
+from tf_transformer.decoding.loop import same_shapes, write_column  # noqa: E402
 from tf_transformer.evaluation import g2p_scores  # noqa: E402
 from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount  # noqa: E402
 from tf_transformer.text import build_recipe_tokenizers  # noqa: E402

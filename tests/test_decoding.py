@@ -1,6 +1,7 @@
 """Properties of tf_transformer.decoding on small random models: cached search equals full recomputation, beam
 search is consistent with greedy and with teacher forcing, batches equal single inputs, one trace serves all shapes,
-and empty or over-long inputs decode without crashing."""
+no search ever emits [PAD], [START] or an id past the tokenizer's real vocabulary, and empty or over-long inputs
+decode without crashing."""
 
 import warnings
 
@@ -25,6 +26,7 @@ from tf_transformer.errors import ConfigError
 TARGET_VOCAB = 12
 MAX_LENGTH = 64  # the tiny preset's
 EXTRA = 50  # default max_extra_length
+ROUNDED_VOCAB, ROUNDED_NUM_TOKENS = 16, 11  # a target vocabulary of 11 real ids rounded up to 16
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +214,48 @@ def test_sampling_is_reproducible_with_a_seed_and_top_1_is_greedy(model, decoder
     assert len(draws) > 1  # without a seed every call draws afresh
 
 
+@pytest.fixture(scope="module")
+def rounded_model():
+    """A tiny random model whose vocabulary was rounded up from ROUNDED_NUM_TOKENS real ids to ROUNDED_VOCAB (as
+    `round_to_multiple` does), with the highest logits at the ids no search may choose: [PAD], [START] and the
+    extra ids."""
+    keras.utils.set_random_seed(4)
+    config = ModelConfig.preset("tiny", source_vocab_size=20, target_vocab_size=ROUNDED_VOCAB, dropout=0.0,
+                                tie_output=False)
+    model = Transformer(config)
+    model.build()
+    bias = np.zeros(ROUNDED_VOCAB, "float32")
+    bias[[PAD_ID, START_ID]] = bias[ROUNDED_NUM_TOKENS:] = 8.0  # far above every real id's logit
+    bias[END_ID] = 0.5
+    model.output_projection.bias.assign(bias)
+    return model
+
+
+@pytest.mark.parametrize("method, options, jit", [("greedy", {}, False), ("greedy", {}, True),
+                                                   ("beam", {"beam_size": 4, "n_best": 4}, False),
+                                                   ("sample", {"seed": 1}, False)],
+                         ids=["greedy", "greedy-xla", "beam", "sample"])
+def test_no_search_emits_ids_past_the_real_vocabulary_or_reserved_ones(rounded_model, sources, method, options,
+                                                                        jit):
+    options = {**options, "max_length": 20, "stop_at_end": False}  # 20 tokens from every source with tokens
+    target_ids, _ = make_decode_fn(rounded_model, method, jit_compile=jit, num_tokens=ROUNDED_NUM_TOKENS,
+                                   **options)(sources)
+    emitted = target_ids.numpy().reshape(len(sources), -1, target_ids.shape[-1])[:-1]  # [7, hypotheses, 20]
+    assert emitted.shape[-1] == 20 and np.all(emitted != PAD_ID) and not np.any(emitted == START_ID)
+    assert np.all(emitted < ROUNDED_NUM_TOKENS)
+    unmasked_ids, _ = make_decode_fn(rounded_model, method, jit_compile=jit, **options)(sources)
+    assert np.any(unmasked_ids.numpy() >= ROUNDED_NUM_TOKENS)  # without num_tokens the extra ids would win
+
+
+def test_greedy_with_num_tokens_picks_the_argmax_over_the_real_ids(rounded_model, sources):
+    target_ids, _ = make_decode_fn(rounded_model, "greedy", num_tokens=ROUNDED_NUM_TOKENS)(sources[:-1])
+    token_lists = [_strip(row) for row in target_ids.numpy()]
+    for tokens, (_, logits) in zip(token_lists, _teacher_forced(rounded_model, sources[:-1], token_lists)):
+        real = logits.copy()
+        real[:, [PAD_ID, START_ID]] = real[:, ROUNDED_NUM_TOKENS:] = -np.inf
+        np.testing.assert_array_equal(np.argmax(real, axis=-1), tokens)
+
+
 def test_filter_logits_keeps_the_top_k_and_the_top_p_nucleus():
     logits = tf.math.log(tf.constant([[0.5, 0.25, 0.15, 0.1], [0.1, 0.2, 0.3, 0.4]]))
     kept = lambda x: (x.numpy() > -1e8).astype(int).tolist()  # noqa: E731
@@ -230,6 +274,10 @@ def test_bad_options_raise_config_errors(model):
         make_decode_fn(model, "nucleus")
     with pytest.raises(ConfigError, match="temperature"):
         sample_decode(model, np.ones((1, 3), "int32"), temperature=0.0)
+    with pytest.raises(ConfigError, match="num_tokens"):
+        greedy_decode(model, np.ones((1, 3), "int32"), num_tokens=TARGET_VOCAB + 1)
+    with pytest.raises(ConfigError, match="beam_size must be in 1..6"):  # 8 real ids, [PAD] and [START] excluded
+        make_decode_fn(model, "beam", beam_size=7, num_tokens=8)(np.ones((1, 3), "int32"))
 
 
 @pytest.mark.slow

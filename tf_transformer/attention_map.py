@@ -54,7 +54,7 @@ def attention_map(model, source_tokenizer, target_tokenizer, text, max_extra_len
     if not source_ids:
         raise DataError(f"{text!r}: no source tokens to attend to; give a non-empty text")
     source_ids = np.array([source_ids], np.int32)
-    decoder = BatchDecoder(model, "greedy", max_extra_length=max_extra_length)
+    decoder = BatchDecoder(model, "greedy", max_extra_length=max_extra_length, num_tokens=target_tokenizer.num_tokens)
     target_ids, scores = decoder(source_ids)  # warns and truncates past max_length
     source_ids = source_ids[:, :model.config.max_length]
     output = [int(token) for token in target_ids[0] if token != PAD_ID]

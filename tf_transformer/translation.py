@@ -33,7 +33,7 @@ class Translator:
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
         self.method, self.options, self.jit_compile = method, options, jit_compile
         self.n_best = options.get("n_best", 1) if method == "beam" else 1
-        self.decoder = BatchDecoder(model, method, jit_compile, **options)
+        self.decoder = BatchDecoder(model, method, jit_compile, num_tokens=target_tokenizer.num_tokens, **options)
 
     def translate(self, texts, batch_size=64, progress=False):
         """Translate a list of strings (see `translate_texts`): one (translation, score) per text, in input order,

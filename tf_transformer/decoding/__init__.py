@@ -1,12 +1,14 @@
-"""Autoregressive decoding: greedy, beam search and sampling, each one `tf.while_loop` over a static KV cache.
+"""Autoregressive decoding: greedy, beam search and sampling, strategies of one `tf.while_loop` over a static KV cache.
 
     target_ids, scores = greedy_decode(model, source_ids)                      # [B, T], [B]
     target_ids, scores = beam_search_decode(model, source_ids, beam_size=4, n_best=2)   # [B, 2, T], [B, 2]
     target_ids, scores = sample_decode(model, source_ids, temperature=0.8, top_p=0.9, seed=1)
     decode = make_decode_fn(model, "beam", beam_size=4)   # one tf.function, input signature [None, None] int32
 
-Modules: `limits` (output lengths, truncation), `steps` (cached vs recomputed logits), `greedy`, `sampling`,
-`beam`, `function` (the traced entry point with length buckets).
+Modules: `loop` (the one search loop and the `Strategy` interface), `limits` (output lengths, truncation),
+`steps` (cached vs recomputed logits), `choosable` (the ids a search may choose: never [PAD], [START] or an id
+past the tokenizer's `num_tokens`), the strategies `greedy`, `sampling` and `beam`, and `function` (the traced
+entry point with length buckets).
 """
 
 from tf_transformer.decoding.beam import beam_search_decode, length_penalty

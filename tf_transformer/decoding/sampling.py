@@ -2,13 +2,15 @@
 
 import tensorflow as tf
 
-from tf_transformer.decoding.greedy import NEGATIVE, decode_one_hypothesis
+from tf_transformer.decoding.choosable import NEGATIVE
 from tf_transformer.decoding.limits import DEFAULT_MAX_EXTRA_LENGTH
+from tf_transformer.decoding.loop import Strategy, search
 from tf_transformer.errors import ConfigError
 
 
 def sample_decode(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=None, max_length=None,
-                  max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True, stop_at_end=True, trim=True):
+                  max_extra_length=DEFAULT_MAX_EXTRA_LENGTH, use_cache=True, stop_at_end=True, trim=True,
+                  num_tokens=None):
     """Draw one output per source: token ~ softmax(filtered logits / temperature) at every step.
 
     The draw is Gumbel-max (argmax of logits + Gumbel noise from uniform random numbers): plain TensorFlow ops
@@ -17,7 +19,8 @@ def sample_decode(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=N
     on the batch it is in. Without a seed every call draws afresh.
 
     Args:
-        model, source_ids, max_length, max_extra_length, use_cache, stop_at_end, trim: as `greedy_decode`.
+        model, source_ids, max_length, max_extra_length, use_cache, stop_at_end, trim, num_tokens: as
+            `greedy_decode`.
         temperature: > 0; below 1 sharpens, above 1 flattens the distribution.
         top_k: keep only the k most probable tokens (0 = all).
         top_p: keep the smallest set of most probable tokens whose probability reaches top_p (1.0 = all).
@@ -33,20 +36,30 @@ def sample_decode(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=N
         raise ConfigError(f"sampling top_k must be >= 0 (0 = off), got {top_k!r}")
     if not 0.0 < top_p <= 1.0:
         raise ConfigError(f"sampling top_p must be in (0, 1] (1 = off), got {top_p!r}")
+    return search(model, source_ids, SamplingStrategy(temperature, top_k, top_p, seed), max_length,
+                  max_extra_length, use_cache, stop_at_end, trim, num_tokens)
 
-    def draw(logits, step):
-        logits = filter_logits(logits / temperature, top_k, top_p)
+
+class SamplingStrategy(Strategy):
+    """One hypothesis per source, extended by a token drawn from its filtered, temperature-scaled distribution.
+
+    Args:
+        temperature, top_k, top_p, seed: as `sample_decode`.
+    """
+
+    def __init__(self, temperature, top_k, top_p, seed):
+        self.temperature, self.top_k, self.top_p, self.seed = temperature, top_k, top_p, seed
+
+    def pick(self, logits, step):
+        logits = filter_logits(logits / self.temperature, self.top_k, self.top_p)
         shape = tf.shape(logits)
         tiny = 1e-7
-        if seed is None:
+        if self.seed is None:
             uniform = tf.random.uniform(shape, tiny, 1.0)
         else:
-            uniform = tf.random.stateless_uniform(shape, tf.stack([tf.constant(int(seed)), step]), tiny, 1.0)
+            uniform = tf.random.stateless_uniform(shape, tf.stack([tf.constant(int(self.seed)), step]), tiny, 1.0)
         gumbel = -tf.math.log(-tf.math.log(uniform))
         return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
-
-    return decode_one_hypothesis(model, source_ids, draw, max_length, max_extra_length, use_cache, stop_at_end,
-                                 trim)
 
 
 def filter_logits(logits, top_k=0, top_p=1.0):

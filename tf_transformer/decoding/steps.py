@@ -1,7 +1,7 @@
 """Where a decoding step gets its logits: the static KV cache (fast) or a full pass over the prefix (reference).
 
-Both search loops (`greedy.py`/`sampling.py`, `beam.py`) keep the hypotheses in a buffer `sequence` int32
-[N, L + 1] with [START] in column 0 and the token chosen at step t in column t + 1, and ask a `Steps` object:
+The search loop (`loop.py`) keeps the hypotheses in a buffer `sequence` int32 [N, L + 1] with [START] in
+column 0 and the token chosen at step t in column t + 1, and asks a `Steps` object:
 
     logits [N, V], state = steps.step(sequence, step, state)
     state = steps.reorder(state, parent_rows)        # beam search: hypotheses were re-ranked

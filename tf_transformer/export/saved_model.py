@@ -68,8 +68,10 @@ class ServingModule(tf.Module):
         self.method, self.options = decoding_method(decoding)
         # Held out of the object graph: saving would trace them again as functions of their own (seconds each);
         # they are saved as part of the signatures that call them.
-        self._decode = _Untracked(make_decode_fn(model, self.method, **self.options))
-        self._decode_greedy = _Untracked(make_decode_fn(model, "greedy", max_extra_length=decoding.max_extra_length))
+        num_tokens = target_tokenizer.num_tokens  # the ids past the real vocabulary are never chosen
+        self._decode = _Untracked(make_decode_fn(model, self.method, num_tokens=num_tokens, **self.options))
+        self._decode_greedy = _Untracked(make_decode_fn(model, "greedy", max_extra_length=decoding.max_extra_length,
+                                                        num_tokens=num_tokens))
         self._vocabularies = (source_tokenizer.vocabulary(), target_tokenizer.vocabulary())  # lists of str
 
     def serve(self, text):

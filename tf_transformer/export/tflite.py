@@ -43,7 +43,8 @@ class TFLiteTranslator(tf.Module):
         super().__init__(name="tflite_translator")
         self._max_length = int(model.config.max_length)
         self._source_vocab_size = int(model.config.source_vocab_size)
-        self._decode = make_decode_fn(model, method, **(options or {}))
+        num_tokens = None if target_tokenizer is None else target_tokenizer.num_tokens  # never an id past it
+        self._decode = make_decode_fn(model, method, num_tokens=num_tokens, **(options or {}))
         self._tokenizers = None
         if source_tokenizer is not None:
             from tf_transformer.text.portable import portable_tokenizer
