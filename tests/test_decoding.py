@@ -29,18 +29,23 @@ EXTRA = 50  # default max_extra_length
 ROUNDED_VOCAB, ROUNDED_NUM_TOKENS = 16, 11  # a target vocabulary of 11 real ids rounded up to 16
 
 
-@pytest.fixture(scope="module")
-def model():
-    """A tiny random model whose [END] logit is raised so that some rows end early and others run to the limit."""
-    keras.utils.set_random_seed(0)
-    config = ModelConfig.preset("tiny", source_vocab_size=20, target_vocab_size=TARGET_VOCAB, dropout=0.0,
+def _random_model(seed, output_bias):
+    """A tiny untied random Transformer (source vocabulary 20) whose output bias is `output_bias` [V]."""
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig.preset("tiny", source_vocab_size=20, target_vocab_size=len(output_bias), dropout=0.0,
                                 tie_output=False)
     model = Transformer(config)
     model.build()
+    model.output_projection.bias.assign(output_bias)
+    return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A tiny random model whose [END] logit is raised so that some rows end early and others run to the limit."""
     bias = np.zeros(TARGET_VOCAB, "float32")
     bias[END_ID] = 0.5  # with seed 0: four rows end early, three run to their limit
-    model.output_projection.bias.assign(bias)
-    return model
+    return _random_model(0, bias)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["graph", "xla"])
@@ -219,16 +224,10 @@ def rounded_model():
     """A tiny random model whose vocabulary was rounded up from ROUNDED_NUM_TOKENS real ids to ROUNDED_VOCAB (as
     `round_to_multiple` does), with the highest logits at the ids no search may choose: [PAD], [START] and the
     extra ids."""
-    keras.utils.set_random_seed(4)
-    config = ModelConfig.preset("tiny", source_vocab_size=20, target_vocab_size=ROUNDED_VOCAB, dropout=0.0,
-                                tie_output=False)
-    model = Transformer(config)
-    model.build()
     bias = np.zeros(ROUNDED_VOCAB, "float32")
     bias[[PAD_ID, START_ID]] = bias[ROUNDED_NUM_TOKENS:] = 8.0  # far above every real id's logit
     bias[END_ID] = 0.5
-    model.output_projection.bias.assign(bias)
-    return model
+    return _random_model(4, bias)
 
 
 @pytest.mark.parametrize("method, options, jit", [("greedy", {}, False), ("greedy", {}, True),
