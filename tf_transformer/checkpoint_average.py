@@ -46,6 +46,9 @@ def average_checkpoints(run_dir, last=5, output=None):
         raise ModelPathError(f"--last {last}: average at least 1 checkpoint")
     run_dir = os.path.normpath(str(run_dir))
     output = os.path.normpath(str(output or f"{run_dir}-avg{last}"))
+    if not os.path.isfile(RunPaths(run_dir).recipe):
+        raise ModelPathError(f"{run_dir}: not a run directory (no recipe.yaml); pass the --run-dir of a "
+                             "`tf-transformer train` run")
     checkpoints = epoch_checkpoints(run_dir)
     if len(checkpoints) < last:
         raise ModelPathError(f"{run_dir}: {len(checkpoints)} epoch checkpoint(s), fewer than --last {last}; average "

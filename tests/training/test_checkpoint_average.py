@@ -68,3 +68,5 @@ def test_too_few_checkpoints_or_an_existing_output_is_a_one_line_error(run_with_
     assert main(["average", "--run-dir", str(run_dir), "--last", "2", "--output", str(run_dir)]) == 2
     assert "exists already" in capsys.readouterr().err
     assert main(["average", "--run-dir", str(run_dir), "--last", "0"]) == 2
+    assert main(["average", "--run-dir", str(run_dir.parent / "missing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
