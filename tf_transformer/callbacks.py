@@ -1,9 +1,10 @@
-"""Keras callbacks of a training run: progress bar, dev evaluation, checkpoints (last N + best), resumable backup.
+"""Keras callbacks of a training run: progress, dev evaluation, checkpoints (last N + best), resumable backup.
 
 All of them write only on the chief (`is_chief`); the others keep state in per-worker temporary directories.
 """
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -11,51 +12,59 @@ import time
 
 import keras
 
+from tf_transformer import distribute
 from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
+from tf_transformer.reporting import ProgressBar
+
+logger = logging.getLogger(__name__)
 
 
-class ProgressBar(keras.callbacks.Callback):
-    """A per-epoch progress bar showing loss, token accuracy and target tokens/s (real, non-pad tokens).
+class TrainingProgress(keras.callbacks.Callback):
+    """Each epoch: a header line, a `reporting.ProgressBar` of its steps with loss, token accuracy and target tokens/s
+    (real, non-pad tokens; counted from the end of the first step, so tracing is excluded), then a line with the
+    validation and dev metrics and the dev evaluation's share of the epoch's time.
 
     Args:
         steps_per_epoch: steps in a full epoch (the bar's length).
         epochs: total epochs (for the header line).
+        stream: where the bar goes (default stderr).
     """
 
-    def __init__(self, steps_per_epoch, epochs):
+    def __init__(self, steps_per_epoch, epochs, stream=None):
         super().__init__()
-        self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
+        self.steps_per_epoch, self.epochs, self.stream = steps_per_epoch, epochs, stream
         self.step_offset = 0  # steps of the current epoch done before a resume
 
     def on_epoch_begin(self, epoch, logs=None):
-        print(f"Epoch {epoch + 1}/{self.epochs}" + (f" (resumed at step {self.step_offset})"
-                                                     if self.step_offset else ""))
-        self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=["loss", "accuracy", "tok/s"])
-        self.bar.update(self.step_offset)
-        self.start = None  # the rate counts from the end of the first step (tracing excluded)
+        logger.info(f"Epoch {epoch + 1}/{self.epochs}"
+                    + (f" (resumed at step {self.step_offset})" if self.step_offset else ""))
+        self.bar = ProgressBar(self.steps_per_epoch, f"epoch {epoch + 1}/{self.epochs}", "steps", self.stream,
+                               start=self.step_offset)
+        self.start = None
         self.epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        values = [(name, float(logs[name])) for name in ("loss", "accuracy") if name in logs]
+        values = {name: float(logs[name]) for name in ("loss", "accuracy") if name in logs}
         if self.start is None:
             self.start, self.start_tokens = time.perf_counter(), float(logs.get("tokens", 0.0))
         elif "tokens" in logs:
             elapsed = max(time.perf_counter() - self.start, 1e-9)
-            values.append(("tok/s", (float(logs["tokens"]) - self.start_tokens) / elapsed))
+            values["tok/s"] = (float(logs["tokens"]) - self.start_tokens) / elapsed
         self.bar.update(self.step_offset + batch + 1, values)
 
     def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
         logs = logs or {}
         shown = {k: v for k, v in logs.items() if (k.startswith("val_") or k.startswith("dev_"))
                  and k != DevEvaluation.SECONDS}
         if shown:
-            print("  " + "  ".join(f"{k}: {float(v):.4g}" for k, v in sorted(shown.items())))
+            logger.info("  " + "  ".join(f"{k}: {float(v):.4g}" for k, v in sorted(shown.items())))
         if DevEvaluation.SECONDS in logs:  # this callback runs after DevEvaluation: the epoch time includes it
             seconds = float(logs[DevEvaluation.SECONDS])
             epoch_seconds = float(logs.get(EpochTimer.SECONDS, time.perf_counter() - self.epoch_start))
-            print(f"  dev evaluation took {seconds:.1f} s of the epoch's {epoch_seconds:.1f} s "
-                  f"({100 * seconds / max(epoch_seconds, 1e-9):.1f}%)")
+            logger.info(f"  dev evaluation took {seconds:.1f} s of the epoch's {epoch_seconds:.1f} s "
+                        f"({100 * seconds / max(epoch_seconds, 1e-9):.1f}%)")
         self.step_offset = 0
 
 
@@ -175,8 +184,6 @@ class ResumableBackup(keras.callbacks.Callback):
         With a multi-worker `strategy` (every worker must call it): the newest backup that every worker holds, or
         (None, None) on all of them if one has none; `ClusterError` if the workers' backups have nothing in common.
         """
-        from tf_transformer import distribute
-
         names = cls.names(directory)
         if strategy is not None and distribute.in_multi_worker_mode(strategy):
             keys = {int(name.replace("-", "")): name for name in names}  # "<step:09d>-<epoch:04d>": time order

@@ -1,8 +1,9 @@
 """The `tf-transformer` command: one sub-command per job (train, translate, export, ...).
 
 Each sub-command lives in `tf_transformer/commands/<name>.py` with `add_parser(subparsers)` and `run(args)`.
-Errors a user can fix (`TransformerError`) print as one line and exit with status 2; `--debug` shows the traceback
-and TensorFlow's native start-up lines (oneDNN, CUDA stubs), which are otherwise discarded.
+Errors a user can fix (`TransformerError`) print as one line and exit with status 2; `--debug` shows the traceback,
+debug-level log lines with their time and module, and TensorFlow's native start-up lines (oneDNN, CUDA stubs), which
+are otherwise discarded. Results go to stdout; log lines and progress bars to stderr (`reporting.py`).
 """
 
 import argparse
@@ -13,6 +14,7 @@ import sys
 
 from tf_transformer.commands import COMMANDS
 from tf_transformer.errors import TransformerError
+from tf_transformer.reporting import configure_logging
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +56,7 @@ def quiet_tensorflow_startup():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    configure_logging(debug=args.debug)  # the library's log lines (training progress, summaries) on stderr
     if not args.debug:
         quiet_tensorflow_startup()
     try:

@@ -9,21 +9,28 @@ so no epoch is repeated and step counters continue.
 """
 
 import dataclasses
+import hashlib
 import json
+import logging
 import os
 import shutil
 
 import keras
 
 from tf_transformer import distribute
-from tf_transformer.callbacks import Checkpoints, DevEvaluation, EpochTimer, ProgressBar, ResumableBackup
+from tf_transformer.callbacks import Checkpoints, DevEvaluation, EpochTimer, ResumableBackup, TrainingProgress
 from tf_transformer.config import save_recipe
 from tf_transformer.data import load_corpus, make_dataset
 from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, task_of
+from tf_transformer.export.saved_model import export_loaded
 from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount
 from tf_transformer.model import Transformer
 from tf_transformer.run_dir import RunPaths
 from tf_transformer.schedules import default_optimizer
+from tf_transformer.text import build_recipe_tokenizers, load_tokenizer
+from tf_transformer.translation import Translator
+
+logger = logging.getLogger(__name__)
 
 
 def compile_model(model, training, target_num_tokens=None):
@@ -47,7 +54,7 @@ def train(recipe, run_dir, verbose=True):
     Args:
         recipe: a `Recipe` (see `config.load_recipe`).
         run_dir: the run directory (created).
-        verbose: show the progress bar and summaries.
+        verbose: show the progress bar (its summaries go to this module's logger; the CLI shows them).
 
     Returns:
         dict: epochs run, the best dev metric and epoch, the final logs, and the paths written ("export": the
@@ -59,11 +66,11 @@ def train(recipe, run_dir, verbose=True):
     strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
     keras.utils.set_random_seed(recipe.training.seed)
     paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
-    say = print if verbose and chief else (lambda *args, **kwargs: None)
+    # what every worker logs goes to its own log; only the chief draws a progress bar
     os.makedirs(paths.root, exist_ok=True)
 
     corpus = load_corpus(recipe.data)
-    say(f"corpus: {corpus}")
+    logger.info(f"corpus: {corpus}")
     source_tokenizer, target_tokenizer = _tokenizers(recipe, corpus, paths, chief)
     if chief:
         save_recipe(recipe, paths.recipe)
@@ -90,7 +97,7 @@ def train(recipe, run_dir, verbose=True):
         model = Transformer(config)
         model.build()
         compile_model(model, recipe.training, target_tokenizer.num_tokens)
-    say(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
+    logger.info(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
         f"{steps_per_epoch} steps per epoch")
 
     backup_dir = distribute.writable_dir(paths.backup, strategy)
@@ -99,7 +106,7 @@ def train(recipe, run_dir, verbose=True):
     if state is not None:
         model.load_weights(weights)
         epoch, step = state["epoch"], state["step"]
-        say(f"resuming at epoch {epoch + 1}, step {step} (global step {state['global_step']})")
+        logger.info(f"resuming at epoch {epoch + 1}, step {step} (global step {state['global_step']})")
 
     callbacks, progress, backup = _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer,
                                              corpus, task, steps_per_epoch, verbose and chief, backup_dir)
@@ -119,20 +126,16 @@ def train(recipe, run_dir, verbose=True):
                         steps_per_epoch=steps_per_epoch, validation_data=validation,
                         validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
         history = _merge(history, run.history)
-    summary = _finish(model, paths, strategy, chief, history, task, say)
+    summary = _finish(model, paths, strategy, chief, history, task)
     if chief:  # the last step: a SavedModel for TF Serving in <export.directory>/<export.name or name>/<version>/
-        from tf_transformer.export.saved_model import export_loaded
-
         summary["export"] = export_loaded(recipe, model, source_tokenizer, target_tokenizer)
-        say(f"exported {summary['export']}")
+        logger.info(f"exported {summary['export']}")
     distribute.wait_for_workers(strategy)  # the others end with the chief, not while it still exports
     return summary
 
 
 def _tokenizers(recipe, corpus, paths, chief):
     """Load the run's tokenizers, or build them from the training split and save them (chief only)."""
-    from tf_transformer.text import build_recipe_tokenizers, load_tokenizer
-
     if os.path.isdir(paths.source_vocab) and os.path.isdir(paths.target_vocab):
         return load_tokenizer(paths.source_vocab), load_tokenizer(paths.target_vocab)
     source, target = build_recipe_tokenizers(recipe, corpus.splits["train"])
@@ -153,8 +156,6 @@ def _count_steps(corpus, split, source_tokenizer, target_tokenizer, recipe, repl
 
 def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer, corpus, task, steps_per_epoch,
                show_progress, backup_dir):
-    from tf_transformer.translation import Translator
-
     training = recipe.training
     metric = f"dev_{primary_metric(task)}"
     max_extra = recipe.decoding.max_extra_length
@@ -163,7 +164,7 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
                              max_extra_length=max_extra),
         evenly_spaced(corpus.grouped("dev"), training.evaluate_max_examples), task, training.evaluate_every_epochs)
     backup = ResumableBackup(backup_dir, training.backup_every_steps)
-    progress = ProgressBar(steps_per_epoch, training.epochs)
+    progress = TrainingProgress(steps_per_epoch, training.epochs)
     logs_dir = distribute.writable_dir(paths.logs, strategy)
     callbacks = [evaluation,
                  Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints, task),
@@ -196,10 +197,10 @@ def _merge(history, new):
     return history
 
 
-def _finish(model, paths, strategy, chief, history, task, say):
+def _finish(model, paths, strategy, chief, history, task):
     """Keep the best weights in model.keras (chief) and summarise the run."""
     if distribute.in_multi_worker_mode(strategy):  # the same on every worker (tests/training/test_multiworker.py)
-        print(f"worker {strategy.cluster_resolver.task_id}: trained weights sha256 {_digest(model)}", flush=True)
+        logger.info(f"worker {strategy.cluster_resolver.task_id}: trained weights sha256 {_digest(model)}")
     best_path = os.path.join(paths.checkpoints, "best.json")
     best = None
     if chief and os.path.isfile(best_path):
@@ -212,14 +213,13 @@ def _finish(model, paths, strategy, chief, history, task, say):
         distribute.remove_writable_dir(directory, strategy)
     final = {key: values[-1] for key, values in history.items()}
     if best:
-        say(f"best {best['metric']}: {best['value']:.2f} at epoch {best['epoch']}; model saved to {paths.model}")
+        logger.info(f"best {best['metric']}: {best['value']:.2f} at epoch {best['epoch']}; "
+                    f"model saved to {paths.model}")
     return {"run_dir": paths.root, "model": paths.model, "best": best, "final": final,
             "epochs_run": len(history.get("loss", [])), "task": task}
 
 
 def _digest(model):
-    import hashlib
-
     digest = hashlib.sha256()
     for weight in model.weights:
         digest.update(weight.numpy().tobytes())

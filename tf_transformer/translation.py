@@ -4,14 +4,12 @@ Used by training's dev evaluation and by the `translate`/`evaluate` commands on 
 export does the same inside one tf.function (tf_transformer/export/).
 """
 
-import sys
-import time
-
 import numpy as np
 import tensorflow as tf
 
 from tf_transformer.config import PAD_ID
 from tf_transformer.decoding import BatchDecoder
+from tf_transformer.reporting import ProgressBar
 
 
 class Translator:
@@ -70,43 +68,17 @@ def translate_texts(translator, texts, batch_size=64, progress=False):
         translator: a `Translator`, or any object with `translate_batch(list of str) -> list of results` and
             `n_best` (the CLI's SavedModel translator).
         texts: list of str.
-        progress: draw a progress bar on stderr.
+        progress: show a `reporting.ProgressBar` on stderr.
     """
     results = [("", 0.0) if translator.n_best == 1 else [("", 0.0)] for _ in texts]
     order = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: len(texts[i]))
-    bar = Progress(len(order)) if progress else None
+    bar = ProgressBar(len(order), "translated", "sentences") if progress else None
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         for i, result in zip(rows, translator.translate_batch([texts[i] for i in rows])):
             results[i] = result
         if bar:
-            bar.update(len(rows))
+            bar.advance(len(rows))
     if bar:
         bar.close()
     return results
-
-
-class Progress:
-    """A one-line progress bar on stderr: `translated 120/500 (24%)  35.1 sentences/s`."""
-
-    def __init__(self, total, stream=None):
-        self.total, self.done, self.start = total, 0, time.perf_counter()
-        self.stream = stream or sys.stderr
-        self._draw()
-
-    def update(self, count):
-        self.done += count
-        self._draw()
-
-    def close(self):
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def _draw(self):
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-        percent = 100 * self.done // max(self.total, 1)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] translated {self.done}/{self.total} "
-                          f"({percent}%)  {rate:.1f} sentences/s")
-        self.stream.flush()

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,7 +74,9 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path):
     rerun = subprocess.run(_train_command(recipe, run_dir), cwd=ROOT, env=_env(), capture_output=True, text=True,
                            timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"resuming at epoch {state['epoch'] + 1}, step {state['step']}" in rerun.stdout
+    assert f"resuming at epoch {state['epoch'] + 1}, step {state['step']}" in rerun.stderr  # log lines: stderr
+    assert "\r" not in rerun.stderr and "\x1b" not in rerun.stderr, "a log file gets whole plain lines"
+    assert re.search(rf"^epoch {EPOCHS}/{EPOCHS} {STEPS}/{STEPS} \[#+\] 100% ", rerun.stderr, re.MULTILINE)
     with open(run_dir / "history.csv", encoding="utf-8") as file:
         epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
     assert epochs == list(range(EPOCHS)), f"each epoch exactly once, got {epochs}"
