@@ -13,9 +13,13 @@ import dataclasses
 import os
 
 import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure  # the Agg canvas: no display needed
 
 from tf_transformer.config import DEFAULT_MAX_EXTRA_LENGTH, END_ID, PAD_ID, RESERVED_TOKENS, START_ID
+from tf_transformer.decoding import BatchDecoder
 from tf_transformer.errors import ConfigError, DataError
+from tf_transformer.layers import padding_mask
 
 SPACE_LABEL = "␣"  # a token that is (or holds) a space, e.g. the character tokenizer's word gap
 
@@ -45,11 +49,6 @@ def attention_map(model, source_tokenizer, target_tokenizer, text, max_extra_len
     Raises:
         DataError: `text` gives no source tokens.
     """
-    import tensorflow as tf
-
-    from tf_transformer.decoding import BatchDecoder
-    from tf_transformer.layers import padding_mask
-
     source_ids = source_tokenizer.tokenize(tf.constant([text], tf.string)).to_list()[0]
     if not source_ids:
         raise DataError(f"{text!r}: no source tokens to attend to; give a non-empty text")
@@ -76,8 +75,6 @@ def export_attention_map(signature, text):
     Raises:
         DataError: `text` gives no source tokens.
     """
-    import tensorflow as tf
-
     outputs = {name: value.numpy() for name, value in signature(text=tf.constant([text], tf.string)).items()}
     source_length = int(np.sum(outputs["source_ids"][0] != PAD_ID))
     if not source_length:
@@ -126,8 +123,6 @@ def plot_attention(attention, path, layer=None, head=None):
     Raises:
         ConfigError: layer/head out of range. DataError: the output directory does not exist.
     """
-    from matplotlib.figure import Figure  # the Agg canvas: no display needed
-
     panels = select_panels(attention.weights, layer, head)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):

@@ -9,6 +9,8 @@ import dataclasses
 import difflib
 import typing
 
+import yaml
+
 from tf_transformer.errors import ConfigError
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -32,7 +34,7 @@ class ModelConfig:
         dropout: residual and embedding dropout (P_drop = 0.1).
         attention_dropout: dropout on attention weights (0: the paper has none).
         ffn_dropout: dropout on the feed-forward hidden activations (0: the paper has none; Tensor2Tensor's
-            relu_dropout). It acts on d_ff-wide tensors, so it costs 4x a residual dropout.
+            relu_dropout). It acts on d_ff-wide tensors, so it costs d_ff / d_model times a residual dropout.
         max_length: the longest source or target sequence the model accepts (positions and decoding cache).
         activation: "relu" (paper) or "gelu".
         norm_position: "post" (LayerNorm after the residual add, as the paper) or "pre".
@@ -306,9 +308,9 @@ class DecodingConfig:
         length_penalty: α of ((5 + L) / 6)^α.
         max_extra_length: decode at most source length + this many tokens (capped by the model's max_length).
         jit_compile: compile in-process decoding with XLA (`translate --run-dir`, `evaluate`, the dev evaluation
-            in training). Each decoding step is 1.3-37x faster than the graph on our CPU (bench/decode.py), but
-            every batch/length bucket first compiles for 1-5 s, which short outputs never earn back: evaluating
-            6370 CMU test words took 12.8 s with the graph and 19.3 s with XLA. Worth it for long outputs, big
+            in training). Each decoding step runs faster than the graph, but every batch/length bucket first
+            compiles, which short outputs never earn back (evaluating the CMU test words is slower with XLA than
+            with the graph; bench/decode.py and the README have the numbers). Worth it for long outputs, big
             models and GPUs. Exports always hold the plain graph (TF Serving and TFLite do not compile XLA).
     """
 
@@ -369,8 +371,6 @@ def load_recipe(path, overrides=()):
     Raises:
         ConfigError: missing file, invalid YAML, unknown key or wrong type — naming the file and field.
     """
-    import yaml
-
     try:
         with open(path, encoding="utf-8") as file:
             data = yaml.safe_load(file) or {}
@@ -398,8 +398,6 @@ def _set(data, override, path):
     A missing or empty section (`training:` alone is None in YAML) becomes a mapping; a key that holds a value
     cannot take sub-keys.
     """
-    import yaml
-
     key, sep, value = override.partition("=")
     if not sep:
         raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.epochs=3")
@@ -418,7 +416,5 @@ def _set(data, override, path):
 
 def save_recipe(recipe, path):
     """Write the resolved recipe as YAML (the run directory keeps it)."""
-    import yaml
-
     with open(path, "w", encoding="utf-8") as file:
         yaml.safe_dump(recipe.to_dict(), file, sort_keys=False)

@@ -14,8 +14,15 @@
 import dataclasses
 import os
 
+import h5py
+import keras
+
+from tf_transformer.callbacks import ResumableBackup
 from tf_transformer.config import load_recipe
+from tf_transformer.distribute import float32_copy
 from tf_transformer.errors import ModelPathError
+from tf_transformer.model import Transformer
+from tf_transformer.text import load_tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +62,6 @@ def load_run(run_dir):
         ModelPathError: the directory is missing, an export (naming --model), or not a (finished or checkpointed)
             run directory, naming what is missing.
     """
-    import keras
-
-    from tf_transformer.distribute import float32_copy
-    from tf_transformer.model import Transformer
-    from tf_transformer.text import load_tokenizer
-
     paths = RunPaths(str(run_dir))
     if not os.path.isdir(paths.root):
         raise ModelPathError(f"{run_dir}: not a run directory (no such directory); pass the --run-dir of a "
@@ -96,8 +97,6 @@ def _is_export(directory):
 def latest_weights(paths):
     """The best checkpoint if there is one, else the newest epoch checkpoint, else the resume backup's weights
     (all a run with `keep_checkpoints: 0` and no dev metric has), else None."""
-    from tf_transformer.callbacks import ResumableBackup
-
     if os.path.isfile(paths.best_weights):
         return paths.best_weights
     epochs = sorted(f for f in os.listdir(paths.checkpoints) if f.startswith("epoch-")) \
@@ -107,9 +106,6 @@ def latest_weights(paths):
 
 def load_checkpoint_weights(model, path):
     """Load model weights from a training checkpoint that also holds optimizer variables (ignored here)."""
-    import h5py
-    import keras
-
     with h5py.File(path, "r") as file:
         has_optimizer = "optimizer" in file
     if has_optimizer:

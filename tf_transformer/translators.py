@@ -19,8 +19,17 @@ import dataclasses
 import json
 import os
 
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before an export loads)
+
+from tf_transformer.config import Recipe, from_dict, load_recipe
+from tf_transformer.decoding import decoding_method
 from tf_transformer.errors import ConfigError, ModelPathError
+from tf_transformer.export import latest_version
 from tf_transformer.export.litert import LiteRTTranslator
+from tf_transformer.export.saved_model import METADATA_FILE, RECIPE_FILE
+from tf_transformer.run_dir import RunPaths, load_run
+from tf_transformer.translation import Translator
 
 __all__ = ["Source", "DecodingRequest", "load_translator", "evaluation_translators", "refuse_unhonoured",
            "decoding_for", "decoding_rows", "ExportTranslator", "LiteRTTranslator", "load_export",
@@ -136,16 +145,10 @@ def load_translator(source, request=DecodingRequest()):
         refuse_unhonoured(request, source, (None, translator.beam_size), _converted(translator.beam_size))
         return translator
     if source.kind == "model":
-        from tf_transformer.export import latest_version
-
         path = latest_version(source.path)
         beam = export_beam_size(path)
         refuse_unhonoured(request, source, (None, 1, beam), _exported(beam))
         return ExportTranslator(path, "greedy" if request.beam_size == 1 else "serving_default")
-    from tf_transformer.config import load_recipe
-    from tf_transformer.run_dir import RunPaths, load_run
-    from tf_transformer.translation import Translator
-
     recipe = RunPaths(source.path).recipe
     if os.path.isfile(recipe):
         decoding_for(request, load_recipe(recipe).decoding)  # option mistakes fail before the model loads
@@ -172,9 +175,6 @@ def evaluation_translators(source, beam_size=None, jit_compile=None):
         return _tflite_rows(source, request)
     if source.kind == "model":
         return _export_rows(source, request)
-    from tf_transformer.run_dir import load_run
-    from tf_transformer.translation import Translator
-
     run = load_run(source.path)
     jit = _jit_compile(request, run.recipe)
     return run.recipe, [(label, method, options, Translator(run.model, run.source_tokenizer, run.target_tokenizer,
@@ -183,10 +183,6 @@ def evaluation_translators(source, beam_size=None, jit_compile=None):
 
 
 def _export_rows(source, request):
-    from tf_transformer.config import load_recipe
-    from tf_transformer.export import latest_version
-    from tf_transformer.export.saved_model import RECIPE_FILE
-
     path = latest_version(source.path)
     recipe_file = os.path.join(path, RECIPE_FILE)
     if not os.path.isfile(recipe_file):
@@ -202,8 +198,6 @@ def _export_rows(source, request):
 
 
 def _tflite_rows(source, request):
-    from tf_transformer.config import Recipe, from_dict
-
     translator = _text_tflite(source.path)
     if not translator.facts.get("recipe"):
         raise ModelPathError(f"{source.path}: the file carries no recipe to find its corpus; convert it with "
@@ -250,8 +244,6 @@ def decoding_for(request, decoding):
         ConfigError: contradictory options (sampling options without sample, sample with a beam, n_best without
             a beam that holds it), or max_extra_length below 0.
     """
-    from tf_transformer.decoding import decoding_method
-
     extra = decoding.max_extra_length if request.max_extra_length is None else request.max_extra_length
     if extra < 0:
         raise ConfigError(f"--max-extra-length must be >= 0, got {extra}")
@@ -276,8 +268,6 @@ def decoding_for(request, decoding):
 def decoding_rows(decoding, beam_size=None):
     """[(label, method, options)]: greedy, then beam search with `beam_size` (default the recipe's, 4 if that is
     1) unless it is 1. `decoding` is the recipe's `DecodingConfig` (length penalty, max_extra_length)."""
-    from tf_transformer.decoding import decoding_method
-
     if beam_size is None:
         beam_size = decoding.beam_size if decoding.beam_size > 1 else 4
     rows = [("greedy", *decoding_method(dataclasses.replace(decoding, beam_size=1)))]
@@ -300,15 +290,12 @@ class ExportTranslator:
     jit_compile = False  # an export runs its SavedModel graph
 
     def __init__(self, path, signature):
-        import tensorflow as tf
-
-        self.tf = tf
         self.loaded = load_export(path, signature)  # keep the module: its signatures use its variables
         self.function = self.loaded.signatures[signature]
 
     def translate_batch(self, texts):
         """list of str -> list of (translation, score), one per text."""
-        outputs = self.function(text=self.tf.constant(texts, self.tf.string))
+        outputs = self.function(text=tf.constant(texts, tf.string))
         translations = [text.decode("utf-8") for text in outputs["translation"].numpy()]
         return list(zip(translations, [float(score) for score in outputs["score"].numpy()]))
 
@@ -319,9 +306,6 @@ def load_export(path, signature):
     Raises:
         ModelPathError: the SavedModel does not load, or has no such signature (both say how to re-export).
     """
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before loading)
-
     try:
         loaded = tf.saved_model.load(path)
     except (OSError, ValueError) as error:
@@ -342,8 +326,6 @@ def load_attention_export(source, max_extra_length=None):
         ConfigError: max_extra_length given (the signature decodes with the export's own limit).
         ModelPathError: the export is missing or has no attention signature.
     """
-    from tf_transformer.export import latest_version
-
     refuse_unhonoured(DecodingRequest(max_extra_length=max_extra_length), source, (None,),
                       "as exported (greedy, with its own length limit, for the attention signature)")
     return load_export(latest_version(source.path), "attention")
@@ -351,8 +333,6 @@ def load_attention_export(source, max_extra_length=None):
 
 def export_beam_size(path):
     """The beam size of an export's serving_default (from assets.extra/tf_transformer.json), None if unknown."""
-    from tf_transformer.export.saved_model import METADATA_FILE
-
     try:
         with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
             return int(json.load(file)["decoding"]["beam_size"])

@@ -56,10 +56,13 @@ def _digest(corpus):
 
 
 def test_splits_are_stable_across_runs(cmudict):
-    # A bare package object stands in for tf_transformer/__init__.py, so the run needs no TensorFlow import.
+    # Bare package objects stand in for tf_transformer/__init__.py and tf_transformer/data/__init__.py (which
+    # imports the tf.data pipeline), so the run needs no TensorFlow import: the readers themselves use none.
     package = os.path.dirname(os.path.dirname(os.path.abspath(cmudict_path.__code__.co_filename)))
-    code = ("import hashlib, json, sys, types; package = types.ModuleType('tf_transformer'); "
-            f"package.__path__ = [{package!r}]; sys.modules['tf_transformer'] = package; "
+    packages = {"tf_transformer": package, "tf_transformer.data": os.path.join(package, "data")}
+    code = ("import hashlib, json, sys, types\n"
+            f"for name, path in {packages!r}.items():\n"
+            "    sys.modules[name] = types.ModuleType(name); sys.modules[name].__path__ = [path]\n"
             "from tf_transformer.config import DataConfig; from tf_transformer.data.corpora import load_corpus; "
             "c = load_corpus(DataConfig(corpus='cmudict')); assert 'tensorflow' not in sys.modules; "
             "print(hashlib.sha256(json.dumps(c.splits, sort_keys=True).encode()).hexdigest())")

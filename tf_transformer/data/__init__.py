@@ -6,14 +6,6 @@
 """
 
 from tf_transformer.data.corpora import SPLITS, Corpus, load_corpus, split_of
-
-
-def __getattr__(name):
-    # The pipeline imports TensorFlow; reading corpora does not need it.
-    if name in ("make_dataset", "LengthReport"):
-        from tf_transformer.data import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(f"module 'tf_transformer.data' has no attribute {name!r}")
+from tf_transformer.data.pipeline import LengthReport, make_dataset
 
 __all__ = ["Corpus", "load_corpus", "split_of", "SPLITS", "make_dataset", "LengthReport"]

@@ -12,7 +12,7 @@ Steps:
    `tokens_per_batch` (source + target tokens, padding included) about constant; the batches are shuffled;
 4. each batch gathers its ids, adds [START] / [END] and pads with 0; prefetch (tf.data's autotuning off: see
    `without_autotuning`).
-Per-element tf.data functions cost ~50 µs each on a 2-core CPU, so steps 3-4 work on whole pools and batches.
+Per-element tf.data functions pay a fixed cost per call, so steps 3-4 work on whole pools and batches.
 
 Under `tf.distribute`, pass the `input_context` of `strategy.distribute_datasets_from_function`: each input
 pipeline reads its shard (every n-th pair) and `config.tokens_per_batch` is the per-replica budget.
@@ -162,8 +162,8 @@ def without_autotuning(dataset):
 
     With autotuning on, deleting an iterator waits for the tuning thread's next wake-up, and its period doubles from
     10 ms (to 60 s): Keras makes a new iterator every epoch, for training and for validation, so each epoch ended
-    with a wait of up to its own length so far (bench/README.md). The tuning gives nothing back here: a CMU
-    dictionary epoch (490 batches) is built in 0.45 s with it or without it, the batches being made on whole pools.
+    with a wait of up to its own length so far (bench/README.md). The tuning gives nothing back here: an epoch is
+    built as fast without it as with it, the batches being made on whole pools.
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -42,8 +42,8 @@ def make_decode_fn(model, method="greedy", length_buckets=LENGTH_BUCKETS, jit_co
         model: a `Transformer` (built here if it is not yet).
         method: "greedy", "beam" or "sample".
         length_buckets: source widths are padded up to the first of these that fits (then to max_length).
-        jit_compile: compile the search with XLA (one compilation, 1-5 s on a CPU, per batch and length bucket).
-            On our 2-core CPU it decodes 1.3-37x faster than the graph (bench/decode.py): XLA fuses the ~400
+        jit_compile: compile the search with XLA (one compilation per batch size and length bucket). It decodes
+            faster than the graph once compiled (bench/decode.py measures by how much): XLA fuses the hundreds of
             small ops of a step that the graph runs one by one. The TensorFlow Serving and TFLite exports use the
             graph (their runtimes do not compile XLA by default).
         **options: keyword arguments of the method (`greedy_decode`, `beam_search_decode`, `sample_decode`).

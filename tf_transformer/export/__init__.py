@@ -24,7 +24,8 @@ __all__ = ["latest_version", "next_version", "versions", "atomic_version_dir", "
 
 
 def __getattr__(name):
-    # saved_model imports TensorFlow and the model; keep `latest_version` importable without that cost.
+    # Lazy to keep the CLI parser light: `tf-transformer tflite`'s add_parser reads QUANTIZATIONS and DECODINGS from
+    # this package, and saved_model imports TensorFlow and the model.
     if name in ("export_saved_model", "export_run", "export_loaded", "ServingModule", "SIGNATURES"):
         from tf_transformer.export import saved_model
 

@@ -11,8 +11,11 @@ the Python form of what an Android or iOS app registers (see the README's "On ph
 import os
 
 import numpy as np
+import tensorflow_text as tf_text
+from ai_edge_litert import interpreter
 
 from tf_transformer.errors import ModelPathError
+from tf_transformer.export.tflite import read_metadata
 
 
 class LiteRTTranslator:
@@ -33,11 +36,6 @@ class LiteRTTranslator:
     jit_compile = False  # the TFLite graph
 
     def __init__(self, path, num_threads=None):
-        import tensorflow_text as tf_text
-        from ai_edge_litert import interpreter
-
-        from tf_transformer.export.tflite import read_metadata
-
         if not os.path.isfile(path):
             raise ModelPathError(f"{path}: no such .tflite file; write one with `tf-transformer tflite`")
         with open(path, "rb") as file:

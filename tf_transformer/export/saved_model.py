@@ -26,13 +26,26 @@ import json
 import os
 
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before an export loads)
 
-from tf_transformer.config import PAD_ID, START_ID, UNK_ID, DecodingConfig, save_recipe
+from tf_transformer.config import (
+    PAD_ID,
+    START_ID,
+    UNK_ID,
+    DecodingConfig,
+    ModelConfig,
+    from_dict,
+    load_recipe,
+    save_recipe,
+)
 from tf_transformer.decoding import decoding_method, make_decode_fn
 from tf_transformer.distribute import float32_copy
 from tf_transformer.errors import ModelPathError
-from tf_transformer.export.versions import atomic_version_dir, check_version_free, next_version
+from tf_transformer.export.versions import atomic_version_dir, check_version_free, latest_version, next_version
 from tf_transformer.layers.attention import padding_mask
+from tf_transformer.model import Transformer
+from tf_transformer.run_dir import load_run
+from tf_transformer.text import load_tokenizer
 
 SIGNATURES = ("serving_default", "greedy", "translate_ids", "attention")
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
@@ -66,7 +79,7 @@ class ServingModule(tf.Module):
         self._max_length = int(model.config.max_length)
         self._source_vocab_size = int(model.config.source_vocab_size)
         self.method, self.options = decoding_method(decoding)
-        # Held out of the object graph: saving would trace them again as functions of their own (seconds each);
+        # Held out of the object graph: saving would trace them again, slowly, as functions of their own;
         # they are saved as part of the signatures that call them.
         num_tokens = target_tokenizer.num_tokens  # the ids past the real vocabulary are never chosen
         self._decode = _Untracked(make_decode_fn(model, self.method, num_tokens=num_tokens, **self.options))
@@ -206,11 +219,6 @@ def load_export_parts(model_path):
         ModelPathError: not an export, one written before exports carried their tokenizers, or whose weights do
             not fit its recorded config (re-export it).
     """
-    from tf_transformer.config import ModelConfig, from_dict, load_recipe
-    from tf_transformer.export.versions import latest_version
-    from tf_transformer.model import Transformer
-    from tf_transformer.text import load_tokenizer
-
     path = latest_version(model_path)
     tokenizers = os.path.join(path, TOKENIZERS_DIR)
     try:
@@ -223,8 +231,6 @@ def load_export_parts(model_path):
                              "export it again with `tf-transformer export`, or pass --run-dir")
     model = Transformer(from_dict(ModelConfig, facts["model"], where=METADATA_FILE))
     model.build()
-    import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before loading)
-
     # The signatures capture every model variable under its Keras path ("transformer/encoder/...:0"); the first
     # component is the model's name, which Keras numbers per process, so it is left out of the match.
     loaded = tf.saved_model.load(path)  # held: the signature's variables live as long as the loaded object
@@ -258,8 +264,6 @@ def export_run(run_dir, name=None, version=None, directory=None):
     Returns:
         the path of the written version directory.
     """
-    from tf_transformer.run_dir import load_run
-
     run = load_run(run_dir)
     return export_loaded(run.recipe, run.model, run.source_tokenizer, run.target_tokenizer, name, version,
                          directory)

@@ -20,12 +20,21 @@ import json
 import os
 import tempfile
 
+import flatbuffers
+import numpy as np
 import tensorflow as tf
+import tensorflow_text as tf_text
+from ai_edge_litert import interpreter
+from ai_edge_litert import schema_py_generated as schema
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from tf_transformer.config import UNK_ID
 from tf_transformer.decoding import decoding_method, make_decode_fn
 from tf_transformer.errors import ConfigError, ModelPathError
 from tf_transformer.export import DECODINGS, QUANTIZATIONS  # defined there: the CLI's parser reads them
+from tf_transformer.export.saved_model import load_export_parts
+from tf_transformer.run_dir import load_run
+from tf_transformer.text.portable import portable_tokenizer
 
 METADATA_NAME = "tf_transformer"
 
@@ -47,8 +56,6 @@ class TFLiteTranslator(tf.Module):
         self._decode = make_decode_fn(model, method, num_tokens=num_tokens, **(options or {}))
         self._tokenizers = None
         if source_tokenizer is not None:
-            from tf_transformer.text.portable import portable_tokenizer
-
             self._tokenizers = (portable_tokenizer(source_tokenizer, "source"),
                                 portable_tokenizer(target_tokenizer, "target"))
 
@@ -120,8 +127,6 @@ def frozen_function(concrete):
     TFLite cannot read resource variables inside a while loop (the search), and the public converter API does
     not freeze them there, so this uses TensorFlow's own (private) freezing function, isolated here.
     """
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     return convert_variables_to_constants_v2(concrete, lower_control_flow=False)
 
 
@@ -138,8 +143,6 @@ def named_outputs(concrete):
 def model_ops(content):
     """Sorted names of every operator a .tflite flatbuffer uses (all subgraphs): builtin names as in the TFLite
     schema ("FULLY_CONNECTED", "WHILE"), custom ops by their custom code ("TFText>ByteSplit")."""
-    from ai_edge_litert import schema_py_generated as schema
-
     model = schema.Model.GetRootAs(content, 0)
     names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
     ops = set()
@@ -155,8 +158,6 @@ def model_ops(content):
 
 def custom_ops(ops):
     """The custom (non-builtin) op names among `model_ops` names: the ones an app must register."""
-    from ai_edge_litert import schema_py_generated as schema
-
     builtins = {name for name in vars(schema.BuiltinOperator) if not name.startswith("_")}
     return [name for name in ops if name not in builtins]
 
@@ -171,9 +172,6 @@ def check_ops(content, ops, ids_only=False):
         raise ConfigError(f"the model needs the op {(flex or custom)[0]!r}, which is not a TFLite builtin "
                           f"{'' if ids_only else '(Flex is not allowed)'}; please report it")
     if custom:
-        import tensorflow_text as tf_text
-        from ai_edge_litert import interpreter
-
         try:
             interpreter.InterpreterWithCustomOps(model_content=content,
                                                  custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
@@ -200,15 +198,11 @@ def export_tflite(run_dir=None, model_path=None, output=None, quantize="none", d
     if (run_dir is None) == (model_path is None):
         raise ConfigError("give exactly one of --run-dir DIR or --model saved_models/NAME")
     if run_dir is not None:
-        from tf_transformer.run_dir import load_run
-
         run = load_run(run_dir)
         model, source_tokenizer, target_tokenizer, recipe = (run.model, run.source_tokenizer,
                                                              run.target_tokenizer, run.recipe)
         recipe_decoding, name, directory = recipe.decoding, recipe.export.name or recipe.name, recipe.export.directory
     else:
-        from tf_transformer.export.saved_model import load_export_parts
-
         parts = load_export_parts(model_path)
         model, source_tokenizer, target_tokenizer, recipe = (parts.model, parts.source_tokenizer,
                                                              parts.target_tokenizer, parts.recipe)
@@ -240,10 +234,6 @@ def export_tflite(run_dir=None, model_path=None, output=None, quantize="none", d
 
 def with_metadata(content, facts):
     """The .tflite bytes `content` with `facts` (JSON) added as the flatbuffer metadata entry METADATA_NAME."""
-    import flatbuffers
-    import numpy as np
-    from ai_edge_litert import schema_py_generated as schema
-
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(json.dumps(facts).encode("utf-8"), np.uint8)
@@ -258,8 +248,6 @@ def with_metadata(content, facts):
 
 def read_metadata(content):
     """The METADATA_NAME facts of .tflite bytes (a dict), or None for a file this package did not write."""
-    from ai_edge_litert import schema_py_generated as schema
-
     model = schema.Model.GetRootAs(content, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)

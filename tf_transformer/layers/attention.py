@@ -148,7 +148,7 @@ def _write_cache(cache, new, cache_index):
     """The cache {"key", "value"} [B, h, L, d_k] with new {"key", "value"} [B, h, T, d_k] written at positions
     cache_index .. cache_index + T - 1.
 
-    One `tensor_scatter_nd_update` per tensor on its [B·h, L, d_k] view: a copy of the cache plus T rows, 4x faster
+    One `tensor_scatter_nd_update` per tensor on its [B·h, L, d_k] view: a copy of the cache plus T rows, faster
     than a broadcasting `where` over all L slots (which reads three tensors), and an op that TensorFlow Serving, XLA
     and the TFLite converter (builtins only) all take. Key and value share the indices.
     """

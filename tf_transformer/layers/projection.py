@@ -12,9 +12,9 @@ class Projection(keras.layers.Layer):
     TensorFlow as a broadcasting `BatchMatMulV2` of x [B, T, d_in] with W [d_in, units] (Keras rewrites that
     einsum to `tf.matmul`), whose weight gradient is B small [d_in, T] × [T, units] products summed over B: a
     [B, d_in, units] temporary and matmuls with an inner size of T. On [B·T, d_in] the gradient is one matmul
-    over all B·T rows (bench/README.md: training steps 3-5x faster at 3+3 layers × 256). The weights
-    are `kernel` [d_in, units] and `bias` [units], initialised as Dense's, so weights saved from Dense or
-    EinsumDense projections load unchanged.
+    over all B·T rows, which makes training steps several times faster (bench/README.md has the measurement).
+    The weights are `kernel` [d_in, units] and `bias` [units], initialised as Dense's, so weights saved from Dense
+    or EinsumDense projections load unchanged.
 
     Args:
         units: output width.

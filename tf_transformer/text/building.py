@@ -17,10 +17,15 @@ from tf_transformer.config import RESERVED_TOKENS, TokenizerConfig
 from tf_transformer.errors import ConfigError, DataError
 from tf_transformer.text import normalization
 from tf_transformer.text.character import CharacterTokenizer
-from tf_transformer.text.sentencepiece_tokenizer import MODEL_FILE, SentencepieceTokenizer
+from tf_transformer.text.sentencepiece_tokenizer import (
+    MODEL_FILE,
+    SentencepieceTokenizer,
+    train_model,
+    write_vocabulary_listing,
+)
 from tf_transformer.text.tokenizer import FORMAT_VERSION, METADATA_FILE, write_vocabulary
 from tf_transformer.text.whitespace import WhitespaceTokenizer
-from tf_transformer.text.wordpiece import WordpieceTokenizer
+from tf_transformer.text.wordpiece import WordpieceTokenizer, learn_vocabulary
 
 TOKENIZERS = {cls.kind: cls for cls in (WordpieceTokenizer, SentencepieceTokenizer, CharacterTokenizer,
                                         WhitespaceTokenizer)}
@@ -48,8 +53,6 @@ def build_tokenizer(config: TokenizerConfig, texts):
     directory = _temporary_directory()
     cls = TOKENIZERS[config.kind]
     if config.kind == "sentencepiece":
-        from tf_transformer.text.sentencepiece_tokenizer import train_model, write_vocabulary_listing
-
         model = train_model(prepared, config.vocab_size)
         with open(os.path.join(directory, MODEL_FILE), "wb") as file:
             file.write(model)
@@ -62,8 +65,6 @@ def build_tokenizer(config: TokenizerConfig, texts):
         for token in RESERVED_TOKENS:
             counts.pop(token, None)
         if config.kind == "wordpiece":
-            from tf_transformer.text.wordpiece import learn_vocabulary
-
             tokens = learn_vocabulary(counts, config.vocab_size)
         else:
             frequent = sorted((token for token, count in counts.items() if count >= config.min_frequency),

@@ -10,6 +10,9 @@ Python's `str.isspace` (which also counts the separators U+001C..U+001F).
 
 import functools
 import re
+import unicodedata
+
+import tensorflow as tf
 
 # Unicode White_Space: the characters tensorflow-text (ICU) treats as whitespace.
 WHITESPACE_CHARACTERS = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -30,16 +33,12 @@ def fold_whitespace(text):
 
 def fold_whitespace_graph(text):
     """Graph form of `fold_whitespace` on a tf.string tensor of any shape."""
-    import tensorflow as tf
-
     text = tf.strings.regex_replace(text, _RE2_WHITESPACE + "+", " ")
     return tf.strings.regex_replace(text, "^ | $", "")
 
 
 def lowercase_graph(text):
     """Unicode lower-casing of a tf.string tensor; equals Python's `str.lower` on the corpora we ship."""
-    import tensorflow as tf
-
     return tf.strings.lower(text, encoding="utf-8")
 
 
@@ -48,8 +47,6 @@ def is_split_character(character):
 
     Punctuation is ASCII 33-47, 58-64, 91-96, 123-126 and every Unicode category P*, as FastWordpieceTokenizer.
     """
-    import unicodedata
-
     code = ord(character)
     if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
         return True
@@ -70,8 +67,6 @@ def split_words(text):
 @functools.lru_cache(maxsize=1)
 def _word_pattern():
     """Regex: one split character, or a run of characters that are neither split characters nor whitespace."""
-    import unicodedata
-
     # Unicode punctuation (P*) lies below U+20000; the ASCII symbols and CJK blocks are added as ranges.
     codes = {code for code in range(0x20000) if unicodedata.category(chr(code))[0] == "P"}
     codes -= set(range(0xD800, 0xE000))

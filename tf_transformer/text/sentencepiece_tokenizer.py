@@ -9,6 +9,7 @@ writes as " ⁇ " (SentencePiece's convention; the fast tokenizer has no byte fa
 import io
 import os
 
+import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -50,8 +51,6 @@ class SentencepieceTokenizer(Tokenizer):
         return normalization.fold_whitespace(text)
 
     def vocabulary(self):
-        import sentencepiece
-
         with open(os.path.join(self.directory, MODEL_FILE), "rb") as file:
             processor = sentencepiece.SentencePieceProcessor(model_proto=file.read())
         return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
@@ -63,8 +62,6 @@ def train_model(texts, vocab_size):
     Reserved ids: 0 [PAD], 1 [UNK], 2 [START], 3 [END]. If the text cannot fill `vocab_size` pieces the model
     gets fewer (SentencePiece's soft limit).
     """
-    import sentencepiece
-
     if vocab_size is None:
         raise ConfigError("tokenizer.vocab_size: sentencepiece needs a vocabulary size (e.g. 8000), got None")
     texts = [text for text in texts if text]
@@ -87,8 +84,6 @@ def train_model(texts, vocab_size):
 
 def write_vocabulary_listing(model, path):
     """vocab.txt listing the pieces of a serialized model (for people; the graph reads the model itself)."""
-    import sentencepiece
-
     processor = sentencepiece.SentencePieceProcessor(model_proto=model)
     with open(path, "w", encoding="utf-8") as file:
         for i in range(processor.get_piece_size()):
