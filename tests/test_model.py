@@ -6,7 +6,7 @@ import pytest
 
 from tf_transformer import ModelConfig, Transformer, layers
 from tf_transformer.errors import ConfigError
-from tf_transformer.model import Decoded
+from tf_transformer.model import Decoded, DecodedStep
 
 VARIANTS = {
     "post-ln": {},
@@ -56,19 +56,23 @@ def test_cached_decode_steps_equal_the_full_pass(variant, rng):
     cache = model.initial_cache(model.encode(source), max_length=16)
     mask = layers.padding_mask(source)
     for step in range(target.shape[1]):
-        logits, cache = model.decode_step(target[:, step:step + 1], mask, cache, step)
+        decoded = model.decode_step(target[:, step:step + 1], mask, cache, step)
+        assert isinstance(decoded, DecodedStep)
+        assert [tuple(x.shape) for x in keras.tree.flatten(decoded.cache)] == \
+            [tuple(x.shape) for x in keras.tree.flatten(cache)]                  # static shapes, same structure
+        logits, cache = decoded                                                  # unpacks as a pair
         np.testing.assert_allclose(logits, full[:, step], atol=1e-4, err_msg=f"step {step}")
 
 
-def test_decode_with_attention_scores_gives_the_same_logits_and_each_layers_weights(rng):
+def test_decode_gives_the_logits_of_the_full_pass_and_each_layers_weights(rng):
     model = _model()
     source, target = rng.integers(4, 50, (2, 6)), rng.integers(4, 50, (2, 4))
     source[1, 4:] = 0
     memory, mask = model.encode(source), layers.padding_mask(source)
-    decoded = model.decode(target, memory, mask, return_attention_scores=True)
+    decoded = model.decode(target, memory, mask)
     assert isinstance(decoded, Decoded)
     logits, weights = decoded                                            # unpacks as a pair
-    np.testing.assert_array_equal(logits, model.decode(target, memory, mask))
+    np.testing.assert_array_equal(logits, model({"source_ids": source, "target_ids": target}))
     assert [w.shape for w in weights] == [(2, model.config.num_heads, 4, 6)] * model.config.num_layers
     assert all(np.all(np.asarray(w)[1, :, :, 4:] == 0.0) for w in weights)    # never on source padding
 

@@ -62,7 +62,7 @@ def attention_map(model, source_tokenizer, target_tokenizer, text, max_extra_len
     output = output or [END_ID]
     target_in = np.array([[START_ID] + output[:-1]], np.int32)
     memory = model.encode(source_ids)
-    _, per_layer = model.decode(target_in, memory, padding_mask(source_ids, PAD_ID), return_attention_scores=True)
+    per_layer = model.decode(target_in, memory, padding_mask(source_ids, PAD_ID)).attention_weights
     weights = np.stack([np.asarray(layer)[0] for layer in per_layer]).astype(np.float32)  # [L, H, T, S]
     translation = target_tokenizer.detokenize(target_ids[:1]).numpy()[0].decode("utf-8")
     return AttentionMap(text, token_labels(source_tokenizer, source_ids[0]), token_labels(target_tokenizer, output),

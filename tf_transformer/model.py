@@ -18,11 +18,30 @@ from tf_transformer.losses import UnsmoothedEvaluation
 
 
 class Decoded(NamedTuple):
-    """`Transformer.decode` with return_attention_scores: float32 logits [B, T, V] and the per-layer
-    cross-attention weights, a list of float32 [B, h, T, S] (bottom layer first). Unpacks as (logits, weights)."""
+    """What `Transformer.decode` returns, both fields filled on every call (unpacks as (logits, attention_weights)).
+
+    Attributes:
+        logits: float32 [B, T, V] (V = target_vocab_size); logits[:, t] predict target token t + 1 (0 at padding
+            positions when the target came with its `Packing`).
+        attention_weights: every decoder layer's cross-attention weights, bottom layer first: a list of float32
+            [B, h, T, S].
+    """
 
     logits: object
     attention_weights: object
+
+
+class DecodedStep(NamedTuple):
+    """What `Transformer.decode_step` returns (unpacks as (logits, cache)).
+
+    Attributes:
+        logits: float32 [B, V], the next-token logits: they predict the token at position step + 1.
+        cache: the cache it was given with position `step` written: the same structure and static shapes
+            ({"layer_i": {"self": {"key", "value"} [B, h, L, d_k], "cross": {"key", "value"} [B, h, S, d_k]}}).
+    """
+
+    logits: object
+    cache: object
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
@@ -81,11 +100,10 @@ class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
     def call(self, inputs, training=False):
         source_ids, target_ids = _unpack(inputs)
         memory_mask = padding_mask(source_ids, PAD_ID)
-        if not self.config.pack_tokens:
-            return self.decode(target_ids, self.encode(source_ids, training=training), memory_mask, training=training)
-        source, target = Packing(source_ids), Packing(target_ids)
+        source, target = (Packing(source_ids), Packing(target_ids)) if self.config.pack_tokens else (None, None)
         memory = self.encode(source_ids, training=training, packing=source)
-        return self.decode(target_ids, memory, memory_mask, training=training, packing=target, memory_packing=source)
+        return self.decode(target_ids, memory, memory_mask, training=training, packing=target,
+                           memory_packing=source).logits
 
     def encode(self, source_ids, training=False, packing=None):
         """Encoder output [B, S, d_model] for source_ids int [B, S]; [N, d_model] for the real tokens only when
@@ -94,17 +112,18 @@ class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
         x = self.source_dropout(x if packing is None else packing.pack(x), training=training)
         return self.encoder(x, attention_mask=padding_mask(source_ids, PAD_ID), training=training, packing=packing)
 
-    def decode(self, target_ids, memory, memory_mask, training=False, return_attention_scores=False, packing=None,
-               memory_packing=None):
-        """Teacher-forced decoder pass: float32 logits [B, T, V]; with return_attention_scores, a `Decoded`
-        (logits, per-layer cross-attention weights).
+    def decode(self, target_ids, memory, memory_mask, training=False, packing=None, memory_packing=None):
+        """Teacher-forced decoder pass over the whole target.
 
         Args:
             target_ids: int [B, T]; memory: encoder output [B, S, d_model] (or packed [N, d_model] with its
                 `memory_packing`); memory_mask: bool [B, 1, S].
-            return_attention_scores: return `Decoded` rather than the logits alone.
+            training: whether dropout is active.
             packing: the target's `Packing`: the decoder then runs on real tokens only; the logits at padding
                 positions are 0.
+
+        Returns:
+            a `Decoded`: logits float32 [B, T, V] and every layer's cross-attention weights [B, h, T, S].
         """
         length = ops.shape(target_ids)[1]
         self_mask = ops.logical_and(causal_mask(length), padding_mask(target_ids, PAD_ID))
@@ -114,7 +133,7 @@ class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
                                packing=packing, memory_packing=memory_packing)
         logits = self._logits(decoded.output)
         logits = logits if packing is None else packing.unpack(logits)
-        return Decoded(logits, decoded.attention_weights) if return_attention_scores else logits
+        return Decoded(logits, decoded.attention_weights)
 
     def initial_cache(self, memory, max_length=None):
         """Decoding cache (see `Decoder.initial_cache`) for `max_length` (default config.max_length) positions."""
@@ -130,14 +149,14 @@ class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
             step: int scalar, the position of target_ids (0 for [START]).
 
         Returns:
-            (float32 logits [B, V] for position step + 1, updated cache).
+            a `DecodedStep`: logits float32 [B, V] for position step + 1 and the cache with position `step` written.
         """
         cache_length = ops.shape(cache["layer_0"]["self"]["key"])[2]
         target_ids = ops.reshape(target_ids, (-1, 1))  # a static 1: the attention cache write is then one select
         x = self.target_positions(self.target_embedding(target_ids), start=step)
         decoded = self.decoder(x, None, self_mask=causal_mask(1, cache_length, start=step), memory_mask=memory_mask,
                                cache=cache, cache_index=step)
-        return self._logits(decoded.output)[:, 0], decoded.cache
+        return DecodedStep(self._logits(decoded.output)[:, 0], decoded.cache)
 
     def _logits(self, x):
         logits = self.target_embedding.logits(x) if self.output_projection is None else self.output_projection(x)

@@ -33,7 +33,7 @@ def test_weights_are_those_of_the_greedy_decoding(run):
     output = [vocabulary.index(token) for token in attention.output_tokens]
     source = np.array([run.source_tokenizer.tokenize(["bdfh"]).to_list()[0]], np.int32)
     logits = run.model.decode(np.array([[START_ID] + output[:-1]], np.int32), run.model.encode(source),
-                              padding_mask(source, PAD_ID))
+                              padding_mask(source, PAD_ID)).logits
     logits = np.array(logits)[0]
     logits[:, [PAD_ID, START_ID]] = -np.inf  # never chosen by the decoder
     assert list(np.argmax(logits, axis=-1)) == output

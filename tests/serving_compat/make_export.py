@@ -120,8 +120,8 @@ def _in_process(run, inputs):
     target_ids, scores = BatchDecoder(run.model, "greedy", **greedy_options)(source_ids)
     start = np.full((len(texts), 1), START_ID, np.int32)
     target_in = np.concatenate([start, target_ids], 1)[:, :target_ids.shape[1]]
-    _, per_layer = run.model.decode(target_in, run.model.encode(source_ids), padding_mask(source_ids, PAD_ID),
-                                    return_attention_scores=True)
+    per_layer = run.model.decode(target_in, run.model.encode(source_ids),
+                                 padding_mask(source_ids, PAD_ID)).attention_weights
     expected["attention"] = {"translation": list(expected["greedy"]["translation"]), "score": scores.tolist(),
                              "source_ids": source_ids.tolist(), "target_ids": target_ids.tolist(),
                              "weights": np.stack([np.asarray(w, np.float32) for w in per_layer], 1).tolist()}

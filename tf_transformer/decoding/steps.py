@@ -42,7 +42,8 @@ def cached_steps(model, source_ids, cache_length, beam_size=1):
         cache = tf.nest.map_structure(lambda x: tf.repeat(x, beam_size, axis=0), cache)
 
     def step(sequence, step, cache):
-        return model.decode_step(tf.slice(sequence, [0, step], [-1, 1]), memory_mask, cache, step)  # static [N, 1]
+        decoded = model.decode_step(tf.slice(sequence, [0, step], [-1, 1]), memory_mask, cache, step)  # static [N, 1]
+        return decoded.logits, decoded.cache
 
     return Steps(cache, step, _reorder_self_attention)
 

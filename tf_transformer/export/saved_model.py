@@ -118,8 +118,7 @@ class ServingModule(tf.Module):
         batch_size, length = tf.shape(target_ids)[0], tf.shape(target_ids)[1]
         target_in = tf.concat([tf.fill([batch_size, 1], START_ID), target_ids], axis=1)[:, :length]  # T, even 0
         memory = self.model.encode(source_ids)
-        _, per_layer = self.model.decode(target_in, memory, padding_mask(source_ids, PAD_ID),
-                                         return_attention_scores=True)
+        per_layer = self.model.decode(target_in, memory, padding_mask(source_ids, PAD_ID)).attention_weights
         source_vocabulary, target_vocabulary = (tf.constant(v, tf.string) for v in self._vocabularies)
         return {"translation": self.target_tokenizer.detokenize(target_ids), "score": scores,
                 "source_ids": source_ids, "target_ids": target_ids,
