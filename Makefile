@@ -24,7 +24,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests
 
 # Benchmarks (not tests): each prints a table and writes bench/results/<name>.json; about 80 minutes on 2 cores
-# (bench/rnn_baseline.py, ~12 minutes, runs on its own: python bench/rnn_baseline.py [--cell lstm]).
+# (bench/rnn_baseline.py, ~12 minutes a run, runs on its own: the README's Results lists its three commands).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	for script in attention data decode serve train profile_train tflite g2p_baseline; do $(BIN)/python bench/$$script.py || exit 1; done
