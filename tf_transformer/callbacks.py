@@ -83,6 +83,15 @@ class EpochTimer(keras.callbacks.Callback):
             logs[self.SECONDS] = time.perf_counter() - self.start
 
 
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds the learning rate the next update will use (the schedule at the optimizer's iteration count) to the
+    epoch's logs as `learning_rate`: history.csv and TensorBoard then show the schedule a run followed."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 class DevEvaluation(keras.callbacks.Callback):
     """Every `every` epochs, decode the dev sources (greedy) and add `dev_<metric>` to the epoch logs, with the
     evaluation's wall time as `dev_eval_seconds` (the progress bar prints its share of the epoch).

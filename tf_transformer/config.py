@@ -17,6 +17,7 @@ PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 DEFAULT_MAX_EXTRA_LENGTH = 50  # decode at most source length + this many tokens unless told otherwise
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
 # training.mixed_precision value -> the Keras dtype policy it sets
+DECAYS = ("noam", "cosine")  # training.decay (tf_transformer.schedules.learning_rate_schedule)
 MIXED_PRECISION = {None: "float32", "none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16",
                    "mixed_float16": "mixed_float16", "mixed_bfloat16": "mixed_bfloat16"}
 
@@ -252,7 +253,11 @@ class TrainingConfig:
     Attributes:
         epochs: passes over the training split.
         steps_per_epoch: cap on steps per epoch (None = the whole split).
-        warmup_steps, learning_rate_scale: the Noam schedule's warm-up and multiplier.
+        warmup_steps, learning_rate_scale: the warm-up (linear, to the peak learning_rate_scale · d_model^-0.5 ·
+            warmup_steps^-0.5) and multiplier of the Noam schedule.
+        decay: after the warm-up, "noam" (the paper: the inverse square root of the step) or "cosine" (half a
+            cosine down to 0 at the last step of `epochs`: better when the run's length is fixed in advance;
+            changing `epochs` on resume reshapes the rest of the curve).
         label_smoothing: ε of the loss.
         clipnorm: clip each gradient to this norm (None = off).
         strategy: "auto", "default", "mirrored", "multi_worker" or "tpu".
@@ -277,6 +282,7 @@ class TrainingConfig:
     steps_per_epoch: typing.Optional[int] = None
     warmup_steps: int = 4000
     learning_rate_scale: float = 1.0
+    decay: str = "noam"
     label_smoothing: float = 0.1
     clipnorm: typing.Optional[float] = None
     strategy: str = "auto"
@@ -291,6 +297,8 @@ class TrainingConfig:
     seed: int = 1234
 
     def __post_init__(self):
+        if self.decay not in DECAYS:
+            raise ConfigError(f"training.decay: expected one of {', '.join(DECAYS)}, got {self.decay!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"training.mixed_precision: expected none, float16 or bfloat16, got "
                               f"{self.mixed_precision!r}")

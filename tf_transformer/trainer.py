@@ -18,8 +18,10 @@ import shutil
 import keras
 
 from tf_transformer import distribute
-from tf_transformer.callbacks import Checkpoints, DevEvaluation, EpochTimer, ResumableBackup, TrainingProgress
+from tf_transformer.callbacks import (Checkpoints, DevEvaluation, EpochTimer, LearningRateLog, ResumableBackup,
+                                      TrainingProgress)
 from tf_transformer.config import save_recipe
+from tf_transformer.errors import ConfigError
 from tf_transformer.data import load_corpus, make_dataset
 from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, task_of
 from tf_transformer.export.saved_model import export_loaded
@@ -33,15 +35,19 @@ from tf_transformer.translation import Translator
 logger = logging.getLogger(__name__)
 
 
-def compile_model(model, training, target_num_tokens=None):
+def compile_model(model, training, target_num_tokens=None, total_steps=None):
     """Compile a built `Transformer` for `fit` as every training run does (bench/train.py times the same).
 
-    Adam on the Noam schedule (`default_optimizer`), the label-smoothed `MaskedCrossEntropy` (its mass on the
+    Adam on the recipe's learning-rate schedule (`default_optimizer`; `total_steps`, the run's optimizer updates, is
+    needed by `decay: cosine`), the label-smoothed `MaskedCrossEntropy` (its mass on the
     `target_num_tokens` real ids of the target tokenizer; None = every id), `MaskedAccuracy` and `TokenCount`
     metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the strategy's scope.
     """
+    if training.decay != "noam" and total_steps is None:
+        raise ConfigError(f"training.decay: {training.decay} needs the run's length; use decay: noam here")
     model.compile(optimizer=default_optimizer(model.config.d_model, training.warmup_steps,
-                                              training.learning_rate_scale, training.clipnorm),
+                                              training.learning_rate_scale, training.clipnorm, training.decay,
+                                              total_steps),
                   loss=MaskedCrossEntropy(training.label_smoothing, target_num_tokens),
                   metrics=[MaskedAccuracy(), TokenCount()],
                   steps_per_execution=training.steps_per_execution, jit_compile=training.jit_compile)
@@ -96,7 +102,7 @@ def train(recipe, run_dir, verbose=True):
     with distribute.dtype_policy(recipe.training.mixed_precision), strategy.scope():
         model = Transformer(config)
         model.build()
-        compile_model(model, recipe.training, target_tokenizer.num_tokens)
+        compile_model(model, recipe.training, target_tokenizer.num_tokens, recipe.training.epochs * steps_per_epoch)
     logger.info(f"model: {model.count_params():,} parameters, {replicas} replica(s) ({type(strategy).__name__}), "
         f"{steps_per_epoch} steps per epoch")
 
@@ -170,6 +176,7 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
                  Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints, task),
                  backup,
                  EpochTimer(),
+                 LearningRateLog(),
                  keras.callbacks.CSVLogger(paths.history if distribute.is_chief(strategy)
                                            else os.path.join(logs_dir, "history.csv"), append=True),
                  keras.callbacks.TensorBoard(logs_dir, update_freq="epoch"),

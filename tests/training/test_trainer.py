@@ -1,4 +1,5 @@
-"""Training from a recipe: a killed run resumes where it stopped; recipe mistakes are one-line errors."""
+"""Training from a recipe: a killed run resumes where it stopped, on the same learning-rate curve; recipe mistakes
+are one-line errors."""
 
 import csv
 import os
@@ -58,7 +59,8 @@ def _env():
 
 
 def test_a_killed_run_resumes_with_the_same_command(tmp_path):
-    recipe, run_dir = _recipe(tmp_path), tmp_path / "run"
+    # the cosine decay is a function of the run's length and the restored update count: it must end at 0
+    recipe, run_dir = _recipe(tmp_path, training={"decay": "cosine"}), tmp_path / "run"
     process = subprocess.Popen(_train_command(recipe, run_dir), cwd=ROOT, env=_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     backup = run_dir / "backup"
@@ -78,8 +80,10 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path):
     assert "\r" not in rerun.stderr and "\x1b" not in rerun.stderr, "a log file gets whole plain lines"
     assert re.search(rf"^epoch {EPOCHS}/{EPOCHS} {STEPS}/{STEPS} \[#+\] 100% ", rerun.stderr, re.MULTILINE)
     with open(run_dir / "history.csv", encoding="utf-8") as file:
-        epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
+        rows = list(csv.DictReader(file))
+    epochs, rates = [int(row["epoch"]) for row in rows], [float(row["learning_rate"]) for row in rows]
     assert epochs == list(range(EPOCHS)), f"each epoch exactly once, got {epochs}"
+    assert rates[-2] > 1e-4 and rates[-1] < 1e-9, f"cosine: the rate reaches 0 at the last step, got {rates}"
     final, _ = ResumableBackup.load(str(backup))
     assert final == {"epoch": EPOCHS, "step": 0, "global_step": EPOCHS * STEPS}   # step counter continued
     assert (run_dir / "model.keras").is_file()
@@ -89,6 +93,7 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("training.epohcs=2", "unknown key 'epohcs'; valid keys: epochs"),
     ("training.epochs=many", "training.epochs: expected int, got 'many'"),
+    ("training.decay=linear", "training.decay: expected one of noam, cosine, got 'linear'"),
     ("model.num_heads=3", "not divisible by model.num_heads=3"),
     ("data.path=/nonexistent/corpus.tsv", "/nonexistent/corpus.tsv"),
 ])
