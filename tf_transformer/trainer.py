@@ -18,11 +18,17 @@ import shutil
 import keras
 
 from tf_transformer import distribute
-from tf_transformer.callbacks import (Checkpoints, DevEvaluation, EpochTimer, LearningRateLog, ResumableBackup,
-                                      TrainingProgress)
+from tf_transformer.callbacks import (
+    Checkpoints,
+    DevEvaluation,
+    EpochTimer,
+    LearningRateLog,
+    ResumableBackup,
+    TrainingProgress,
+)
 from tf_transformer.config import save_recipe
-from tf_transformer.errors import ConfigError
 from tf_transformer.data import load_corpus, make_dataset
+from tf_transformer.errors import ConfigError
 from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, task_of
 from tf_transformer.export.saved_model import export_loaded
 from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount
