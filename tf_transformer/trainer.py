@@ -49,8 +49,10 @@ def compile_model(model, training, target_num_tokens=None, total_steps=None):
     `target_num_tokens` real ids of the target tokenizer; None = every id), `MaskedAccuracy` and `TokenCount`
     metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the strategy's scope.
     """
-    if training.decay != "noam" and total_steps is None:
-        raise ConfigError(f"training.decay: {training.decay} needs the run's length; use decay: noam here")
+    if training.decay == "cosine" and (total_steps or 0) <= training.warmup_steps:
+        raise ConfigError(f"training.decay: cosine decays after training.warmup_steps={training.warmup_steps}, but "
+                          f"this run has {total_steps or 'no known number of'} updates; lower warmup_steps, train "
+                          f"longer or use decay: noam")
     model.compile(optimizer=default_optimizer(model.config.d_model, training.warmup_steps,
                                               training.learning_rate_scale, training.clipnorm, training.decay,
                                               total_steps),

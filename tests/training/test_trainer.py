@@ -115,3 +115,15 @@ def test_the_dev_subset_spans_the_split_without_repeats(size, count):
     subset = evenly_spaced(items, count)
     assert len(subset) == min(size, count) and len(set(subset)) == len(subset) and subset == sorted(subset)
     assert subset[0] == 0 and subset[-1] >= size - size // max(count, 1) - 1  # reaches the end of the split
+
+
+def test_a_cosine_decay_longer_than_the_run_is_a_one_line_error(tmp_path, capsys):
+    from tf_transformer.cli import main
+
+    # the run's length is known once the corpus is read and batched: the error comes after those log lines
+    recipe = _recipe(tmp_path, training={"decay": "cosine", "warmup_steps": 500})
+    status = main(_train_command(recipe, tmp_path / "run")[3:])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2
+    assert last == (f"error: training.decay: cosine decays after training.warmup_steps=500, but this run has "
+                    f"{EPOCHS * STEPS} updates; lower warmup_steps, train longer or use decay: noam"), last
