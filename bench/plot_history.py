@@ -19,8 +19,8 @@ EPOCH_LINE = re.compile(r"dev evaluation took [\d.]+ s of the epoch's ([\d.]+) s
 
 
 def read_history(run_dir, metric, log=None):
-    """[(epoch (1-based), cumulative minutes, metric value)] of a run; exits with a one-line error if the
-    history lacks the metric or any epoch time."""
+    """[(epoch (1-based), cumulative minutes, metric value)] of a run, for the epochs that logged the metric (the
+    minutes count every epoch); exits with a one-line error if the history lacks the metric or any epoch time."""
     path = os.path.join(run_dir, "history.csv")
     try:
         with open(path, encoding="utf-8") as file:
@@ -42,7 +42,8 @@ def read_history(run_dir, metric, log=None):
     points, total = [], 0.0
     for row, epoch_seconds in zip(rows, seconds):
         total += epoch_seconds
-        points.append((int(row["epoch"]) + 1, total / 60.0, float(row[metric])))
+        if row[metric] not in ("", "NA"):  # an epoch without a dev evaluation (evaluate_every_epochs > 1)
+            points.append((int(row["epoch"]) + 1, total / 60.0, float(row[metric])))
     return points
 
 

@@ -1,8 +1,10 @@
-"""Keras callbacks of a training run: progress, dev evaluation, checkpoints (last N + best), resumable backup.
+"""Keras callbacks of a training run: progress, dev evaluation, history.csv, checkpoints (last N + best), resumable
+backup.
 
 All of them write only on the chief (`is_chief`); the others keep state in per-worker temporary directories.
 """
 
+import csv
 import json
 import logging
 import math
@@ -70,7 +72,7 @@ class TrainingProgress(keras.callbacks.Callback):
 
 class EpochTimer(keras.callbacks.Callback):
     """Adds the epoch's wall time (training, validation and the dev evaluation) to its logs as `epoch_seconds`, so
-    history.csv can plot a metric against training minutes. Place it after DevEvaluation, before CSVLogger. The
+    history.csv can plot a metric against training minutes. Place it after DevEvaluation, before HistoryCSV. The
     first epoch after a resume counts only its resumed part."""
 
     SECONDS = "epoch_seconds"
@@ -90,6 +92,47 @@ class LearningRateLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """history.csv: one row per epoch, `epoch` (0-based) then every entry of the epoch's logs, rewritten whole at
+    each epoch end (to a temporary file, then renamed, so a kill leaves the previous version).
+
+    Unlike Keras' CSVLogger, which fixes its columns at the first epoch it sees, a column that first appears later
+    extends the header: the dev metrics of a run evaluating every K epochs are kept (CSVLogger dropped them), and a
+    run resumed after a new log entry was added keeps its old rows under their own columns (CSVLogger wrote the new
+    rows' values under the old header, shifted). An epoch logged again after a resume replaces its row. Cells an
+    epoch lacks stay empty.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        header, rows = ["epoch"], []
+        if os.path.isfile(self.path):
+            with open(self.path, encoding="utf-8", newline="") as file:
+                reader = csv.DictReader(file)
+                header = list(reader.fieldnames or header)
+                rows = [{k: v for k, v in row.items() if k is not None} for row in reader]  # None: a longer row
+        row = {"epoch": str(epoch), **{name: _cell(value) for name, value in (logs or {}).items()}}
+        header += sorted(name for name in row if name not in header)
+        rows = [old for old in rows if old.get("epoch") != row["epoch"]] + [row]
+        temporary = self.path + ".tmp"
+        with open(temporary, "w", encoding="utf-8", newline="") as file:
+            writer = csv.DictWriter(file, header, restval="", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(temporary, self.path)
+
+
+def _cell(value):
+    """A log value as history.csv writes it: numbers (Python, NumPy or tensor scalars) as floats, the rest as text."""
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 class DevEvaluation(keras.callbacks.Callback):

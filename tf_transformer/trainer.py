@@ -22,6 +22,7 @@ from tf_transformer.callbacks import (
     Checkpoints,
     DevEvaluation,
     EpochTimer,
+    HistoryCSV,
     LearningRateLog,
     ResumableBackup,
     TrainingProgress,
@@ -180,13 +181,13 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
     backup = ResumableBackup(backup_dir, training.backup_every_steps)
     progress = TrainingProgress(steps_per_epoch, training.epochs)
     logs_dir = distribute.writable_dir(paths.logs, strategy)
+    history = paths.history if distribute.is_chief(strategy) else os.path.join(logs_dir, "history.csv")
     callbacks = [evaluation,
                  Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints, task),
                  backup,
                  EpochTimer(),
                  LearningRateLog(),
-                 keras.callbacks.CSVLogger(paths.history if distribute.is_chief(strategy)
-                                           else os.path.join(logs_dir, "history.csv"), append=True),
+                 HistoryCSV(history),
                  keras.callbacks.TensorBoard(logs_dir, update_freq="epoch"),
                  keras.callbacks.TerminateOnNaN()]
     if training.early_stopping_patience is not None and training.evaluate_every_epochs:
