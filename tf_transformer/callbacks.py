@@ -15,6 +15,7 @@ import time
 import keras
 
 from tf_transformer import distribute
+from tf_transformer.errors import DataError
 from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
 from tf_transformer.reporting import ProgressBar
 
@@ -102,7 +103,7 @@ class HistoryCSV(keras.callbacks.Callback):
     extends the header: the dev metrics of a run evaluating every K epochs are kept (CSVLogger dropped them), and a
     run resumed after a new log entry was added keeps its old rows under their own columns (CSVLogger wrote the new
     rows' values under the old header, shifted). An epoch logged again after a resume replaces its row. Cells an
-    epoch lacks stay empty.
+    epoch lacks stay empty. A file it cannot read is a `DataError` (the epoch's backup is already written).
     """
 
     def __init__(self, path):
@@ -112,10 +113,14 @@ class HistoryCSV(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         header, rows = ["epoch"], []
         if os.path.isfile(self.path):
-            with open(self.path, encoding="utf-8", newline="") as file:
-                reader = csv.DictReader(file)
-                header = list(reader.fieldnames or header)
-                rows = [{k: v for k, v in row.items() if k is not None} for row in reader]  # None: a longer row
+            try:
+                with open(self.path, encoding="utf-8", newline="") as file:
+                    reader = csv.DictReader(file)
+                    header = list(reader.fieldnames or header)
+                    rows = [{k: v for k, v in row.items() if k is not None} for row in reader]  # None: a longer row
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise DataError(f"{self.path}: not a history.csv this run can extend ({error}); move it away and "
+                                "rerun the same command: the run resumes from its last backup") from None
         row = {"epoch": str(epoch), **{name: _cell(value) for name, value in (logs or {}).items()}}
         header += sorted(name for name in row if name not in header)
         rows = [old for old in rows if old.get("epoch") != row["epoch"]] + [row]

@@ -3,6 +3,8 @@ an epoch logged twice (a resume) once."""
 
 import csv
 
+import pytest
+
 from tf_transformer.callbacks import HistoryCSV
 
 
@@ -45,3 +47,13 @@ def test_an_epoch_logged_again_replaces_its_row(tmp_path):
     history.on_epoch_end(2, {"loss": 1.5})
     assert [(row["epoch"], row["loss"]) for row in _rows(path)] == [("0", "3.0"), ("1", "1.9"), ("2", "1.5")]
     assert not (tmp_path / "history.csv.tmp").exists()
+
+
+def test_an_unreadable_history_is_a_one_line_error_that_keeps_the_file(tmp_path):
+    from tf_transformer.errors import DataError
+
+    path = tmp_path / "history.csv"
+    path.write_bytes(b"epoch,loss\n0,\xff\xfe\n")  # not UTF-8: edited by hand in another encoding
+    with pytest.raises(DataError, match=r"history\.csv: not a history\.csv this run can extend .*move it away"):
+        HistoryCSV(str(path)).on_epoch_end(1, {"loss": 1.0})
+    assert path.read_bytes() == b"epoch,loss\n0,\xff\xfe\n"
