@@ -1,6 +1,7 @@
 """Training speed: tokens/s, step time, GFLOP/s and MFU of `model.fit`, ours vs KerasHub and keras-MHA peers.
 
     python bench/train.py [--shapes small base] [--modes fixed trainer] [--repeats N] [--jit off on] [--spe 1]
+                          [--precision float32 bfloat16]
 
 Data: the CMU dictionary's training split, tokenized by the package's char (spelling) and whitespace (phoneme)
 tokenizers, as the g2p recipes train on it. Two modes, every contestant measured in the same run, interleaved:
@@ -29,6 +30,10 @@ feed-forward width f, target vocabulary V):
     per target token: 6 · (L · (6d² + 2df) + dV)     decoder self-attention Q K V O, cross Q O, FFN; output softmax
     per sequence:     12 · L · d · (S² + T² + T·S)   scores QKᵀ and weighted values AV (causal not halved)
 
+--precision bfloat16 builds every contestant under Keras' mixed_bfloat16 policy (`training.mixed_precision:
+bfloat16`): float32 weights, bfloat16 matmuls, which oneDNN runs on AMX tiles where the CPU has them (flag
+amx_bf16) and emulates, slower than float32, where it does not.
+
 MFU = achieved FLOP/s / the fp32 peak measured in the same run (median of a 2048³ `tf.linalg.matmul` in a
 `tf.function`, interleaved with the fits, so that both see the same machine load). One timed call is
 `model.fit(dataset, epochs=1, steps_per_epoch=--batches, verbose=0)`; warm-up fits trace every shape first (and
@@ -37,6 +42,7 @@ XLA-compile them with --jit on); each time is the median over --repeats. Quote t
 
 import argparse
 import dataclasses
+import itertools
 import os
 import sys
 
@@ -54,6 +60,7 @@ from tf_transformer import ModelConfig, Transformer  # noqa: E402
 from tf_transformer.config import PAD_ID, DataConfig, TokenizerConfig, TrainingConfig  # noqa: E402
 from tf_transformer.data import load_corpus, make_dataset  # noqa: E402
 from tf_transformer.data.pipeline import without_autotuning  # noqa: E402
+from tf_transformer.distribute import dtype_policy  # noqa: E402
 from tf_transformer.text import build_tokenizer  # noqa: E402
 from tf_transformer.trainer import compile_model  # noqa: E402
 
@@ -66,8 +73,9 @@ SHAPES = {
 CONTESTANTS = ["ours", "ours_unpacked", "keras_hub", "keras_mha"]
 MAX_LENGTH = 24  # data.max_source_length / max_target_length of g2p_tiny
 PEAK_SIZE = 2048
-COLUMNS = ["shape", "mode", "model", "jit", "spe", "step_ms", "tokens_per_s", "padding_%", "gflops_per_s", "mfu_%",
-           "ours/keras_hub", "ours/keras_mha"]
+POLICIES = {"float32": None, "bfloat16": "bfloat16"}  # --precision -> training.mixed_precision
+COLUMNS = ["shape", "mode", "model", "precision", "jit", "spe", "step_ms", "tokens_per_s", "padding_%",
+           "gflops_per_s", "mfu_%", "ours/keras_hub", "ours/keras_mha"]
 
 
 def train_flops(config, source_lengths, target_lengths):
@@ -168,6 +176,8 @@ def main():
                         help="contestants of the fixed mode")
     parser.add_argument("--jit", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--spe", nargs="+", type=int, default=[1], help="steps_per_execution values")
+    parser.add_argument("--precision", nargs="+", default=["float32"], choices=list(POLICIES),
+                        help="compute dtypes (bfloat16: Keras' mixed_bfloat16 policy)")
     parser.add_argument("--repeats", type=int, default=3, help="timed fits per contestant")
     parser.add_argument("--batches", type=int, default=8, help="distinct batches per timed fit (cycled)")
     parser.add_argument("--tokens-per-batch", type=int, default=4096, help="trainer mode's data.tokens_per_batch")
@@ -176,6 +186,7 @@ def main():
     if any(args.batches % spe for spe in args.spe):
         parser.error("--batches must be a multiple of every --spe")
 
+    variants = list(itertools.product(args.precision, args.jit, args.spe))
     pairs, source_tokenizer, target_tokenizer = cmudict_data()
     rows, extra = [], {"what": __doc__.split("\n\n")[2], "shapes": {}, "oneDNN": _onednn_enabled()}
     for shape_name in args.shapes:
@@ -186,11 +197,10 @@ def main():
         if "fixed" in args.modes:
             dataset, batches = fixed_dataset(pairs, source_tokenizer, target_tokenizer, shape["batch"], args.batches)
             data["fixed"] = batch_statistics(config, batches)
-            for kind in args.models:
-                for jit in args.jit:
-                    for spe in args.spe:
-                        models[("fixed", kind, jit, spe)] = (plain_compile(build_model(kind, config), jit == "on",
-                                                                           spe), dataset)
+            for kind, (precision, jit, spe) in itertools.product(args.models, variants):
+                with dtype_policy(POLICIES[precision]):
+                    models[("fixed", kind, precision, jit, spe)] = (
+                        plain_compile(build_model(kind, config), jit == "on", spe), dataset)
         if "trainer" in args.modes:
             data_config = DataConfig(corpus="cmudict", max_source_length=MAX_LENGTH, max_target_length=MAX_LENGTH,
                                      tokens_per_batch=args.tokens_per_batch)
@@ -199,35 +209,36 @@ def main():
                                             bucketing=bucketing).take(args.batches).as_numpy_iterator())
                 dataset = cycled(batches)
                 data[("trainer", kind)] = batch_statistics(config, batches)
-                for jit in args.jit:
-                    for spe in args.spe:
+                for precision, jit, spe in variants:
+                    with dtype_policy(POLICIES[precision]):
                         model = build_model(kind, config)
                         if kind.startswith("ours"):
                             compile_model(model, TrainingConfig(warmup_steps=4000, jit_compile=jit == "on",
                                                                 steps_per_execution=spe))
                         else:
                             plain_compile(model, jit == "on", spe)
-                        models[("trainer", kind, jit, spe)] = (model, dataset)
+                    models[("trainer", kind, precision, jit, spe)] = (model, dataset)
         for key, (model, dataset) in models.items():
             functions[key] = (lambda m, d: lambda: m.fit(d, epochs=1, steps_per_epoch=args.batches, verbose=0))(
                 model, dataset)
         print(f"{shape_name}: {config.d_model=} {config.num_layers=}; "
-              f"{ {kind: m.count_params() for (_, kind, _, _), (m, _) in models.items()} } parameters", flush=True)
+              f"{ {key[1]: m.count_params() for key, (m, _) in models.items()} } parameters", flush=True)
         seconds = time_calls(functions, repeats=args.repeats, warmup=1)  # warm-up: every batch shape traced
         peak = 2 * PEAK_SIZE ** 3 / seconds.pop("peak")
         extra["shapes"][shape_name] = {"config": config.to_dict(), "fixed_batch": shape["batch"],
                                        "peak_gflops": peak / 1e9}
         shape_rows = []
-        for (mode, kind, jit, spe), time in seconds.items():
+        for (mode, kind, precision, jit, spe), time in seconds.items():
             real, padding, flops = data[mode] if mode == "fixed" else data[(mode, kind)]
-            shape_rows.append({"shape": shape_name, "mode": mode, "model": kind, "jit": jit, "spe": spe,
+            shape_rows.append({"shape": shape_name, "mode": mode, "model": kind, "precision": precision,
+                               "jit": jit, "spe": spe,
                                "step_ms": time / args.batches * 1e3, "tokens_per_s": real / time,
                                "padding_%": 100 * padding, "gflops_per_s": flops / time / 1e9,
                                "mfu_%": 100 * flops / time / peak})
         for row in shape_rows:
             for peer in ("keras_hub", "keras_mha"):
-                match = [r for r in shape_rows if r["model"] == peer and r["mode"] == row["mode"]
-                         and r["jit"] == row["jit"] and r["spe"] == row["spe"]]
+                match = [r for r in shape_rows if r["model"] == peer and all(
+                    r[column] == row[column] for column in ("mode", "precision", "jit", "spe"))]
                 row[f"ours/{peer}"] = (row["tokens_per_s"] / match[0]["tokens_per_s"]
                                        if row["model"].startswith("ours") and match else "")
             print(row, flush=True)

@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from tf_transformer.distribute import (
+    cpu_has_amx_bf16,
     in_multi_worker_mode,
     is_chief,
     remove_writable_dir,
@@ -145,8 +146,49 @@ def test_logits_and_loss_stay_float32_under_mixed_precision(policy, compute_dtyp
 
 
 def test_unknown_mixed_precision_policy_is_a_config_error():
-    with pytest.raises(ConfigError, match="training.mixed_precision: expected none, float16 or bfloat16"):
+    with pytest.raises(ConfigError, match="training.mixed_precision: expected none, float16, bfloat16 or auto"):
         set_mixed_precision("half")
+
+
+CPUINFO = "processor\t: {n}\nmodel name\t: Intel(R) Xeon(R)\nflags\t\t: fpu sse avx512f {extra}\n\n"
+
+
+@pytest.mark.parametrize("extra, expected", [("avx512_bf16 amx_bf16 amx_tile", True), ("avx512_bf16", False),
+                                             ("amx_bf16x", False)])
+def test_amx_bf16_is_read_from_the_cpu_flags(tmp_path, extra, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(n=0, extra=extra) + CPUINFO.format(n=1, extra=extra), encoding="utf-8")
+    assert cpu_has_amx_bf16(str(cpuinfo)) is expected
+    assert cpu_has_amx_bf16(str(tmp_path / "missing")) is False  # not Linux: no claim
+
+
+@pytest.mark.parametrize("policy, amx, warns", [("bfloat16", True, False), ("bfloat16", False, True),
+                                                ("float16", True, True), (None, False, False)])
+def test_mixed_precision_on_a_cpu_warns_unless_amx_runs_bfloat16(monkeypatch, caplog, policy, amx, warns):
+    import tf_transformer.distribute as distribute
+
+    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    try:
+        with caplog.at_level("INFO", logger=distribute.__name__):
+            set_mixed_precision(policy)
+    finally:
+        set_mixed_precision(None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert bool(warnings) == warns, warnings
+    if warns:
+        assert warnings[0].startswith(f"mixed_precision={policy} on a CPU") and "slower than float32" in warnings[0]
+
+
+@pytest.mark.parametrize("amx, expected", [(True, "mixed_bfloat16"), (False, "float32")])
+def test_auto_trains_in_bfloat16_on_a_cpu_only_where_amx_runs_it(monkeypatch, amx, expected):
+    import tf_transformer.distribute as distribute
+
+    assert not tf.config.list_physical_devices("GPU")  # this suite's machine: a CPU
+    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    try:
+        assert set_mixed_precision("auto") == expected
+    finally:
+        set_mixed_precision(None)
 
 
 # ---- real processes: MultiWorkerMirroredStrategy and MirroredStrategy -------------------------------------------

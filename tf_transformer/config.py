@@ -16,10 +16,11 @@ from tf_transformer.errors import ConfigError
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 DEFAULT_MAX_EXTRA_LENGTH = 50  # decode at most source length + this many tokens unless told otherwise
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
-# training.mixed_precision value -> the Keras dtype policy it sets
 DECAYS = ("noam", "cosine")  # training.decay (tf_transformer.schedules.learning_rate_schedule)
+# training.mixed_precision value -> the Keras dtype policy it sets ("auto": the machine's fast one, chosen when
+# training starts by tf_transformer.distribute.auto_policy)
 MIXED_PRECISION = {None: "float32", "none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16",
-                   "mixed_float16": "mixed_float16", "mixed_bfloat16": "mixed_bfloat16"}
+                   "mixed_float16": "mixed_float16", "mixed_bfloat16": "mixed_bfloat16", "auto": "auto"}
 
 
 @dataclasses.dataclass
@@ -261,9 +262,11 @@ class TrainingConfig:
         label_smoothing: ε of the loss.
         clipnorm: clip each gradient to this norm (None = off).
         strategy: "auto", "default", "mirrored", "multi_worker" or "tpu".
-        mixed_precision: "none" (or null: float32), "float16" (with dynamic loss scaling) or "bfloat16": the compute
-            dtype of training; weights, logits and the loss stay float32 (GPUs/TPUs; slower on CPUs). Keras'
-            names "mixed_float16" / "mixed_bfloat16" are accepted too. Exports and inference always run in float32.
+        mixed_precision: "none" (or null: float32), "float16" (with dynamic loss scaling), "bfloat16" or "auto"
+            (the fast one of this machine: bfloat16 on TPUs, Ampere+ GPUs and CPUs with AMX, float16 on older
+            GPUs with tensor cores, float32 elsewhere): the compute dtype of training; weights, logits and the
+            loss stay float32. Keras' names "mixed_float16" / "mixed_bfloat16" are accepted too. Exports and
+            inference always run in float32.
         jit_compile: compile the train step with XLA.
         steps_per_execution: train steps per tf.function call.
         backup_every_steps: how often BackupAndRestore saves (a killed run resumes from there).
@@ -300,7 +303,7 @@ class TrainingConfig:
         if self.decay not in DECAYS:
             raise ConfigError(f"training.decay: expected one of {', '.join(DECAYS)}, got {self.decay!r}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"training.mixed_precision: expected none, float16 or bfloat16, got "
+            raise ConfigError(f"training.mixed_precision: expected none, float16, bfloat16 or auto, got "
                               f"{self.mixed_precision!r}")
         if self.keep_checkpoints < 0:
             raise ConfigError(f"training.keep_checkpoints: expected 0 (no per-epoch checkpoints) or more, got "

@@ -71,12 +71,14 @@ def test_mixed_precision_trains_and_its_export_serves_float32_like_in_process_de
 
 
 @pytest.mark.parametrize("name, keras_policy", [(None, "float32"), ("none", "float32"), ("float16", "mixed_float16"),
-                                                ("bfloat16", "mixed_bfloat16"), ("mixed_float16", "mixed_float16")])
+                                                ("bfloat16", "mixed_bfloat16"), ("mixed_float16", "mixed_float16"),
+                                                ("auto", "auto")])
 def test_policy_names_accept_the_recipe_and_keras_spellings(name, keras_policy):
     assert MIXED_PRECISION[name] == keras_policy
     assert TrainingConfig(mixed_precision=name).mixed_precision == name
 
 
 def test_an_unknown_policy_is_a_one_line_config_error():
-    with pytest.raises(ConfigError, match="training.mixed_precision: expected none, float16 or bfloat16, got 'fp16'"):
+    with pytest.raises(ConfigError,
+                       match="training.mixed_precision: expected none, float16, bfloat16 or auto, got 'fp16'"):
         TrainingConfig(mixed_precision="fp16")
