@@ -9,6 +9,7 @@ from tf_transformer.config import PAD_ID, ModelConfig
 from tf_transformer.distribute import MultiWorkerFitFix
 from tf_transformer.layers.attention import causal_mask, padding_mask
 from tf_transformer.layers.decoder import Decoder
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.embedding import PositionalEncoding, TokenEmbedding
 from tf_transformer.layers.encoder import Encoder
 from tf_transformer.layers.options import LayerOptions
@@ -79,8 +80,8 @@ class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
                                  TokenEmbedding(c.target_vocab_size, c.d_model, name="target_embedding"))
         self.source_positions = PositionalEncoding(c.max_length, c.d_model, c.positional, name="source_positions")
         self.target_positions = PositionalEncoding(c.max_length, c.d_model, c.positional, name="target_positions")
-        self.source_dropout = keras.layers.Dropout(c.dropout)
-        self.target_dropout = keras.layers.Dropout(c.dropout)
+        self.source_dropout = Dropout(c.dropout)
+        self.target_dropout = Dropout(c.dropout)
         options = LayerOptions.of(c)
         self.encoder = Encoder(c.num_layers, options, name="encoder")
         self.decoder = Decoder(c.num_layers, options, name="decoder")

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.projection import Projection
 
 _MASKED = -1e9  # added to masked scores; exp() of it underflows to exactly 0 in float32
@@ -79,7 +80,7 @@ class MultiHeadAttention(keras.layers.Layer):
             self.query_projection = Projection(d_model, name="query")
             self.key_value = Projection(2 * d_model, name="key_value")
         self.output_projection = Projection(d_model, name="output")
-        self.weights_dropout = keras.layers.Dropout(dropout)
+        self.weights_dropout = Dropout(dropout)
 
     def build(self, query_shape, memory_shape=None):
         if self.self_attention:

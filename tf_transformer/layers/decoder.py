@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import keras
 
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.options import ConfiguredByOptions
 from tf_transformer.layers.residual import residual, residual_input, residual_output
 
@@ -59,7 +60,7 @@ class DecoderLayer(ConfiguredByOptions, keras.layers.Layer):
         self.self_attention_norm = options.norm("self_attention_norm")
         self.cross_attention_norm = options.norm("cross_attention_norm")
         self.feed_forward_norm = options.norm("feed_forward_norm")
-        self.drops = [keras.layers.Dropout(options.dropout) for _ in range(3)]
+        self.drops = [Dropout(options.dropout) for _ in range(3)]
 
     def build(self, x_shape, memory_shape=None):
         self.self_attention.build(x_shape)

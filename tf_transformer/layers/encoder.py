@@ -2,6 +2,7 @@
 
 import keras
 
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.options import ConfiguredByOptions
 from tf_transformer.layers.residual import residual
 
@@ -35,8 +36,8 @@ class EncoderLayer(ConfiguredByOptions, keras.layers.Layer):
         self.feed_forward = options.feed_forward()
         self.attention_norm = options.norm("attention_norm")
         self.feed_forward_norm = options.norm("feed_forward_norm")
-        self.attention_dropout_layer = keras.layers.Dropout(options.dropout)
-        self.feed_forward_dropout = keras.layers.Dropout(options.dropout)
+        self.attention_dropout_layer = Dropout(options.dropout)
+        self.feed_forward_dropout = Dropout(options.dropout)
 
     def build(self, x_shape):
         for sublayer in (self.self_attention, self.feed_forward, self.attention_norm, self.feed_forward_norm):

@@ -2,6 +2,7 @@
 
 import keras
 
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.projection import Projection
 
 
@@ -28,7 +29,7 @@ class FeedForward(keras.layers.Layer):
         self.d_model, self.d_ff, self.activation, self.dropout = d_model, d_ff, activation, dropout
         self.hidden = Projection(d_ff, activation, name="hidden")
         self.output_projection = Projection(d_model, name="output")
-        self.drop = keras.layers.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def build(self, input_shape):
         self.hidden.build(input_shape)
