@@ -25,6 +25,7 @@ from common import report  # noqa: E402
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID  # noqa: E402
 from tf_transformer.data.corpora import load_corpus  # noqa: E402
+from tf_transformer.errors import TransformerError  # noqa: E402
 from tf_transformer.evaluation import g2p_scores  # noqa: E402
 from tf_transformer.layers.attention import padding_mask  # noqa: E402
 from tf_transformer.run_dir import load_run  # noqa: E402
@@ -73,7 +74,10 @@ def main():
     args = parser.parse_args()
     if len(args.run_dirs) < 2 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         parser.error("give at least two run directories; --batch-size and --limit must be at least 1")
-    runs = [load_run(path) for path in args.run_dirs]
+    try:
+        runs = [load_run(path) for path in args.run_dirs]
+    except TransformerError as error:
+        sys.exit(f"error: {error}")
     for path, run in zip(args.run_dirs[1:], runs[1:]):
         vocab = os.path.join(run.paths.target_vocab, "vocab.txt")
         if not filecmp.cmp(vocab, os.path.join(runs[0].paths.target_vocab, "vocab.txt"), shallow=False):
