@@ -13,6 +13,7 @@
 
 import dataclasses
 import os
+import warnings
 
 import h5py
 import keras
@@ -105,10 +106,17 @@ def latest_weights(paths):
 
 
 def load_checkpoint_weights(model, path):
-    """Load model weights from a training checkpoint that also holds optimizer variables (ignored here)."""
+    """Load model weights from a training checkpoint that may also hold optimizer variables (ignored here).
+
+    A stand-in Adam receives the checkpoint's optimizer group. Its variables never line up with the training
+    optimizer's (a learning-rate schedule has no variable, a loss-scale optimizer has more), so Keras' warning
+    that it skipped them says nothing a user needs and is silenced.
+    """
     with h5py.File(path, "r") as file:
         has_optimizer = "optimizer" in file
     if has_optimizer:
         model.compile(optimizer=keras.optimizers.Adam())
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)

@@ -2,14 +2,16 @@
 (and translates) like the run it came from; nothing is overwritten and too few checkpoints is a one-line error."""
 
 import shutil
+import warnings
 
+import h5py
 import numpy as np
 import pytest
 
-from tf_transformer.checkpoint_average import average_checkpoints
+from tf_transformer.checkpoint_average import average_checkpoints, epoch_checkpoints
 from tf_transformer.cli import main
 from tf_transformer.errors import ModelPathError
-from tf_transformer.run_dir import RunPaths, load_run
+from tf_transformer.run_dir import RunPaths, load_checkpoint_weights, load_run
 
 
 @pytest.fixture
@@ -70,3 +72,21 @@ def test_too_few_checkpoints_or_an_existing_output_is_a_one_line_error(run_with_
     assert main(["average", "--run-dir", str(run_dir), "--last", "0"]) == 2
     assert main(["average", "--run-dir", str(run_dir.parent / "missing")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_training_checkpoint_averages_to_its_own_weights_without_warnings(trained_run, tmp_path):
+    """The trainer's epoch checkpoints carry the optimizer state too; averaging one of them gives its model weights,
+    and the optimizer variables that are dropped on the way print nothing (a user would see five warnings)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run["run_dir"], run_dir)
+    checkpoint = epoch_checkpoints(run_dir)[-1]
+    with h5py.File(checkpoint, "r") as file:
+        assert "optimizer" in file
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        output = average_checkpoints(run_dir, last=1, output=tmp_path / "last1")
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
+    run = load_run(str(run_dir))
+    load_checkpoint_weights(run.model, checkpoint)
+    for averaged, original in zip(_loaded_weights(output), run.model.get_weights()):
+        np.testing.assert_array_equal(averaged, original)
