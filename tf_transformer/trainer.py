@@ -141,6 +141,7 @@ def train(recipe, run_dir, verbose=True):
                         steps_per_epoch=steps_per_epoch, validation_data=validation,
                         validation_steps=validation_steps, callbacks=callbacks, shuffle=False, verbose=0)
         history = _merge(history, run.history)
+    _say_if_stopped_early(callbacks, epochs)
     summary = _finish(model, paths, strategy, chief, history, task)
     if chief:  # the last step: a SavedModel for TF Serving in <export.directory>/<export.name or name>/<version>/
         summary["export"] = export_loaded(recipe, model, source_tokenizer, target_tokenizer)
@@ -197,6 +198,15 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
     if show_progress:
         callbacks.append(progress)
     return callbacks, progress, backup
+
+
+def _say_if_stopped_early(callbacks, epochs):
+    """Log why a run ended before `epochs`, when early stopping ended it (otherwise the log just stops)."""
+    stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+    if stopper is not None and stopper.stopped_epoch:
+        logger.info(f"early stopping: {stopper.monitor} was best at epoch {stopper.best_epoch + 1} and did not "
+                    f"improve in the next {stopper.patience} (training.early_stopping_patience); stopped after "
+                    f"epoch {stopper.stopped_epoch + 1} of {epochs}")
 
 
 def evenly_spaced(items, count):

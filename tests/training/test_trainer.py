@@ -127,3 +127,19 @@ def test_a_cosine_decay_longer_than_the_run_is_a_one_line_error(tmp_path, capsys
     assert status == 2
     assert last == (f"error: training.decay: cosine decays after training.warmup_steps=500, but this run has "
                     f"{EPOCHS * STEPS} updates; lower warmup_steps, train longer or use decay: noam"), last
+
+
+def test_a_run_that_stops_early_says_so(tmp_path, caplog):
+    """With a learning rate too small to change any output, the dev metric never improves after the first epoch:
+    early stopping ends the run after 1 + patience epochs, and the log says why instead of just stopping."""
+    from tf_transformer.config import load_recipe
+    from tf_transformer.trainer import train
+
+    recipe = load_recipe(str(_recipe(tmp_path, training={"epochs": 4, "steps_per_epoch": 5,
+                                                         "learning_rate_scale": 1e-9,
+                                                         "early_stopping_patience": 1})))
+    with caplog.at_level("INFO", logger="tf_transformer.trainer"):
+        summary = train(recipe, str(tmp_path / "run"), verbose=False)
+    assert summary["epochs_run"] == 2
+    assert re.search(r"early stopping: dev_\w+ was best at epoch 1 and did not improve in the next 1 "
+                     r"\(training.early_stopping_patience\); stopped after epoch 2 of 4", caplog.text)
