@@ -25,6 +25,15 @@ def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
     ("- a list\n", ["training.epochs=3"], "expected a mapping of sections"),
     ("model: 3\n", [], "model: expected a mapping of keys to values, got int"),
     ("training:\n  keep_checkpoints: -1\n", [], "training.keep_checkpoints: expected 0 (no per-epoch checkpoints)"),
+    # a mistyped choice is refused when the recipe loads, before any corpus is read or run directory made
+    ("name: x\n", ["source_tokenizer.kind=wordpeice"],
+     "source_tokenizer.kind: expected one of 'wordpiece', 'sentencepiece', 'char', 'whitespace', got 'wordpeice'"),
+    ("name: x\n", ["target_tokenizer.vocab_size=3"], "target_tokenizer.vocab_size: must exceed the 4 reserved ids"),
+    ("name: x\n", ["source_tokenizer.vocab_size=null"],
+     "source_tokenizer.vocab_size: wordpiece needs a vocabulary size (e.g. 8000), got None"),
+    ("data:\n  corpus: cmu\n", [], "data.corpus: expected one of 'tsv', 'bitext', 'cmudict', 'ding', got 'cmu'"),
+    ("name: x\n", ["data.direction=de_en"], "data.direction: expected one of 'de-en', 'en-de', got 'de_en'"),
+    ("name: x\n", ["training.strategy=mirror"], "training.strategy: expected one of 'auto', 'default', 'mirrored'"),
 ])
 def test_sections_and_values_that_cannot_be_are_config_errors(tmp_path, text, overrides, expected):
     path = tmp_path / "recipe.yaml"
@@ -44,3 +53,14 @@ def test_train_set_on_an_empty_section_is_a_one_line_error_at_worst(tmp_path, ca
                  "training.epochs=3"]) == 2  # the recipe loads; its corpus has no path
     err = capsys.readouterr().err
     assert err.startswith("error: data.path:") and err.count("\n") == 1, err
+
+
+def test_a_mistyped_choice_stops_train_before_it_writes_anything(tmp_path, capsys):
+    from tf_transformer.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--config", "training/configs/g2p_tiny.yaml", "--run-dir", str(run_dir), "--set",
+                 "source_tokenizer.kind=sentencpiece"]) == 2
+    err = capsys.readouterr().err
+    assert "source_tokenizer.kind:" in err and "got 'sentencpiece'" in err and err.count("\n") == 1, err
+    assert not run_dir.exists()

@@ -17,6 +17,10 @@ PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 DEFAULT_MAX_EXTRA_LENGTH = 50  # decode at most source length + this many tokens unless told otherwise
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
 DECAYS = ("noam", "cosine")  # training.decay (tf_transformer.schedules.learning_rate_schedule)
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")  # training.strategy (tf_transformer.distribute)
+CORPORA = ("tsv", "bitext", "cmudict", "ding")  # data.corpus (tf_transformer.data.corpora)
+DIRECTIONS = ("de-en", "en-de")  # data.direction of the ding corpus
+TOKENIZER_KINDS = ("wordpiece", "sentencepiece", "char", "whitespace")  # <side>_tokenizer.kind (tf_transformer.text)
 # training.mixed_precision value -> the Keras dtype policy it sets ("auto": the machine's fast one, chosen when
 # training starts by tf_transformer.distribute.auto_policy)
 MIXED_PRECISION = {None: "float32", "none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16",
@@ -101,9 +105,9 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"model.{name}: expected a rate in [0, 1), got {value!r}")
-        _check_choice("model.activation", self.activation, ("relu", "gelu"))
-        _check_choice("model.norm_position", self.norm_position, ("post", "pre"))
-        _check_choice("model.positional", self.positional, ("sinusoidal", "learned"))
+        check_choice("model.activation", self.activation, ("relu", "gelu"))
+        check_choice("model.norm_position", self.norm_position, ("post", "pre"))
+        check_choice("model.positional", self.positional, ("sinusoidal", "learned"))
         if self.share_embeddings and self.source_vocab_size != self.target_vocab_size:
             raise ConfigError(f"model.share_embeddings needs equal vocabularies, got source "
                               f"{self.source_vocab_size} and target {self.target_vocab_size}; "
@@ -122,7 +126,8 @@ def _divisors(n):
     return [d for d in range(1, min(n, 64) + 1) if n % d == 0]
 
 
-def _check_choice(field, value, choices):
+def check_choice(field, value, choices):
+    """Raise `ConfigError` unless `value` is one of `choices`, naming the dotted `field` and the choices."""
     if value not in choices:
         raise ConfigError(f"{field}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
 
@@ -214,6 +219,19 @@ class TokenizerConfig:
     round_to_multiple: int = 8
     min_frequency: int = 1
 
+    def validate(self, where="tokenizer"):
+        """Raise `ConfigError` naming the first bad field as `<where>.<field>` ("source_tokenizer.kind")."""
+        check_choice(f"{where}.kind", self.kind, TOKENIZER_KINDS)
+        if self.vocab_size is None and self.kind in ("wordpiece", "sentencepiece"):
+            raise ConfigError(f"{where}.vocab_size: {self.kind} needs a vocabulary size (e.g. 8000), got None")
+        if self.vocab_size is not None and self.vocab_size <= len(RESERVED_TOKENS):
+            raise ConfigError(f"{where}.vocab_size: must exceed the {len(RESERVED_TOKENS)} reserved ids, "
+                              f"got {self.vocab_size}")
+        if self.round_to_multiple < 1:
+            raise ConfigError(f"{where}.round_to_multiple: expected 1 (off) or more, got {self.round_to_multiple}")
+        if self.min_frequency < 1:
+            raise ConfigError(f"{where}.min_frequency: expected 1 or more, got {self.min_frequency}")
+
 
 @dataclasses.dataclass
 class DataConfig:
@@ -245,6 +263,10 @@ class DataConfig:
     shuffle_buffer: int = 100_000
     limit: typing.Optional[int] = None
     seed: int = 1234
+
+    def __post_init__(self):
+        check_choice("data.corpus", self.corpus, CORPORA)
+        check_choice("data.direction", self.direction, DIRECTIONS)
 
 
 @dataclasses.dataclass
@@ -300,8 +322,8 @@ class TrainingConfig:
     seed: int = 1234
 
     def __post_init__(self):
-        if self.decay not in DECAYS:
-            raise ConfigError(f"training.decay: expected one of {', '.join(DECAYS)}, got {self.decay!r}")
+        check_choice("training.decay", self.decay, DECAYS)
+        check_choice("training.strategy", self.strategy, STRATEGIES)
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"training.mixed_precision: expected none, float16, bfloat16 or auto, got "
                               f"{self.mixed_precision!r}")
@@ -356,6 +378,10 @@ class Recipe:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def __post_init__(self):
+        self.source_tokenizer.validate("source_tokenizer")
+        self.target_tokenizer.validate("target_tokenizer")
 
     def model_config(self, source_vocab_size, target_vocab_size, where="recipe"):
         """The `ModelConfig` of this recipe's `model` section for the given vocabulary sizes."""

@@ -49,10 +49,9 @@ import sys
 import tensorflow as tf
 from keras import mixed_precision, tree
 
-from tf_transformer.config import MIXED_PRECISION
+from tf_transformer.config import MIXED_PRECISION, STRATEGIES, check_choice
 from tf_transformer.errors import ConfigError, TransformerError
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 STARTUP_TIMEOUT_ENV = "TF_TRANSFORMER_STARTUP_TIMEOUT"  # seconds a worker waits for the whole cluster (0: forever)
 DEFAULT_STARTUP_TIMEOUT_S = 600
 
@@ -106,8 +105,7 @@ def resolve_strategy_name(name, num_gpus=None):
         name: one of `STRATEGIES`; "auto" is resolved from the TF_CONFIG environment variable and the GPU count.
         num_gpus: GPUs to assume (None: count the visible ones).
     """
-    if name not in STRATEGIES:
-        raise ConfigError(f"training.strategy: expected one of {', '.join(map(repr, STRATEGIES))}, got {name!r}")
+    check_choice("training.strategy", name, STRATEGIES)
     if name != "auto":
         return name
     if _cluster_size(_tf_config()) > 1:

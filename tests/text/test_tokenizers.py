@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from tf_transformer.config import END_ID, PAD_ID, RESERVED_TOKENS, START_ID, UNK_ID, TokenizerConfig
+from tf_transformer.config import END_ID, PAD_ID, RESERVED_TOKENS, START_ID, TOKENIZER_KINDS, UNK_ID, TokenizerConfig
 from tf_transformer.errors import ConfigError
 from tf_transformer.text import build_tokenizer, load_tokenizer
 
@@ -92,7 +92,7 @@ def test_ids_beyond_the_real_vocabulary_detokenize_to_unk(inline_sample):
     assert text == f"{RESERVED_TOKENS[UNK_ID]} {RESERVED_TOKENS[UNK_ID]}"
 
 
-@pytest.mark.parametrize("kind", ["char", "whitespace", "wordpiece", "sentencepiece"])
+@pytest.mark.parametrize("kind", TOKENIZER_KINDS)  # every kind a recipe may name builds, saves and loads
 def test_saved_and_loaded_tokenizer_gives_the_same_ids(kind, inline_sample, tmp_path):
     vocab_size = None if kind in ("char", "whitespace") else 150
     tokenizer = build_tokenizer(TokenizerConfig(kind=kind, vocab_size=vocab_size, lowercase=True), inline_sample)

@@ -93,7 +93,7 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("training.epohcs=2", "unknown key 'epohcs'; valid keys: epochs"),
     ("training.epochs=many", "training.epochs: expected int, got 'many'"),
-    ("training.decay=linear", "training.decay: expected one of noam, cosine, got 'linear'"),
+    ("training.decay=linear", "training.decay: expected one of 'noam', 'cosine', got 'linear'"),
     ("model.num_heads=3", "not divisible by model.num_heads=3"),
     ("data.path=/nonexistent/corpus.tsv", "/nonexistent/corpus.tsv"),
 ])

@@ -10,6 +10,7 @@ corpus is read and its training split gives DIR/source and DIR/target (the layou
 Load them with `tf_transformer.text.load_tokenizer(DIR)`.
 """
 
+from tf_transformer.config import TOKENIZER_KINDS
 from tf_transformer.errors import ConfigError
 
 
@@ -22,7 +23,7 @@ def add_parser(subparsers):
     parser.add_argument("--output", metavar="DIR", required=True, help="where the tokenizer(s) are saved")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                         help="override a recipe value, e.g. --set source_tokenizer.vocab_size=4000")
-    parser.add_argument("--kind", default="wordpiece", choices=["wordpiece", "sentencepiece", "char", "whitespace"],
+    parser.add_argument("--kind", default="wordpiece", choices=TOKENIZER_KINDS,
                         help="tokenizer kind for --corpus (default wordpiece)")
     parser.add_argument("--vocab-size", default="8000",
                         help="vocabulary size, reserved ids included; 'none' keeps every char/whitespace token")

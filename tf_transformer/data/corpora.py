@@ -22,7 +22,7 @@ import os
 import re
 import zlib
 
-from tf_transformer.config import DataConfig
+from tf_transformer.config import DIRECTIONS, DataConfig, check_choice
 from tf_transformer.errors import ConfigError, DataError
 
 SPLITS = ("train", "dev", "test")
@@ -77,12 +77,10 @@ def load_corpus(config: DataConfig):
         a `Corpus`; `limit` caps the training pairs.
 
     Raises:
-        ConfigError: unknown corpus kind or a bad path setting. DataError: missing, unreadable, malformed or
+        ConfigError: a bad path setting. DataError: missing, unreadable, malformed or
             empty corpus files, with file:line and the fix.
     """
     readers = {"tsv": _load_tsv, "bitext": _load_bitext, "cmudict": _load_cmudict, "ding": _load_ding}
-    if config.corpus not in readers:
-        raise ConfigError(f"data.corpus: expected one of {', '.join(map(repr, readers))}, got {config.corpus!r}")
     name, pairs, keys, skipped, paths = readers[config.corpus](config)
     if not pairs:
         raise DataError(f"{', '.join(paths)}: no pairs found (the corpus is empty); check the file and its format")
@@ -272,8 +270,7 @@ def read_ding(path, direction="de-en", skip_malformed=False):
     otherwise every variant of one side pairs with every variant of the other. Duplicate pairs are kept once.
     `direction` "en-de" swaps the sides.
     """
-    if direction not in ("de-en", "en-de"):
-        raise ConfigError(f"data.direction: expected 'de-en' or 'en-de', got {direction!r}")
+    check_choice("data.direction", direction, DIRECTIONS)
     if not os.path.exists(path):
         raise DataError(f"{path}: the German-English dictionary is missing; install it with "
                         "`sudo apt-get install trans-de-en` or set data.path to a Ding file")

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 
 from tf_transformer.config import RESERVED_TOKENS, TokenizerConfig
-from tf_transformer.errors import ConfigError, DataError
+from tf_transformer.errors import DataError
 from tf_transformer.text import normalization
 from tf_transformer.text.character import CharacterTokenizer
 from tf_transformer.text.sentencepiece_tokenizer import (
@@ -43,9 +43,9 @@ def build_tokenizer(config: TokenizerConfig, texts):
         a `Tokenizer` living in a temporary directory until `save(directory)`.
 
     Raises:
-        ConfigError: unknown kind or bad sizes. DataError: no text.
+        ConfigError: unknown kind or bad sizes (`TokenizerConfig.validate`). DataError: no text.
     """
-    _check_config(config)
+    config.validate()
     lowercase = config.lowercase
     prepared = [normalization.fold_whitespace(text.lower() if lowercase else text) for text in texts]
     if not any(prepared):
@@ -114,18 +114,6 @@ def build_recipe_tokenizers(recipe, pairs):
         shared = build_tokenizer(recipe.source_tokenizer, sources + targets)
         return shared, shared
     return build_tokenizer(recipe.source_tokenizer, sources), build_tokenizer(recipe.target_tokenizer, targets)
-
-
-def _check_config(config):
-    if config.kind not in TOKENIZERS:
-        raise ConfigError(f"tokenizer.kind: expected one of {', '.join(map(repr, TOKENIZERS))}, got {config.kind!r}")
-    if config.vocab_size is not None and config.vocab_size <= len(RESERVED_TOKENS):
-        raise ConfigError(f"tokenizer.vocab_size: must exceed the {len(RESERVED_TOKENS)} reserved ids, "
-                          f"got {config.vocab_size}")
-    if config.round_to_multiple < 1:
-        raise ConfigError(f"tokenizer.round_to_multiple: expected 1 (off) or more, got {config.round_to_multiple}")
-    if config.min_frequency < 1:
-        raise ConfigError(f"tokenizer.min_frequency: expected 1 or more, got {config.min_frequency}")
 
 
 def _temporary_directory():

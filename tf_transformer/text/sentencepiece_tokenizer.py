@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tf_transformer.config import END_ID, PAD_ID, RESERVED_TOKENS, START_ID, UNK_ID
-from tf_transformer.errors import ConfigError, DataError
+from tf_transformer.errors import DataError
 from tf_transformer.text import normalization
 from tf_transformer.text.tokenizer import Tokenizer
 
@@ -62,8 +62,6 @@ def train_model(texts, vocab_size):
     Reserved ids: 0 [PAD], 1 [UNK], 2 [START], 3 [END]. If the text cannot fill `vocab_size` pieces the model
     gets fewer (SentencePiece's soft limit).
     """
-    if vocab_size is None:
-        raise ConfigError("tokenizer.vocab_size: sentencepiece needs a vocabulary size (e.g. 8000), got None")
     texts = [text for text in texts if text]
     if not texts:
         raise DataError("no text to train the SentencePiece model on (the corpus side is empty)")

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tf_transformer.config import RESERVED_TOKENS
-from tf_transformer.errors import ConfigError, DataError
+from tf_transformer.errors import DataError
 from tf_transformer.text import normalization
 from tf_transformer.text.tokenizer import Tokenizer, read_vocabulary
 
@@ -65,8 +65,6 @@ def learn_vocabulary(word_counts, vocab_size):
     "ab", an inner piece "cd" becomes "##cd". tensorflow-text's own Python learner gives similar vocabularies
     but is far slower.
     """
-    if vocab_size is None:
-        raise ConfigError("tokenizer.vocab_size: wordpiece needs a vocabulary size (e.g. 8000), got None")
     counts = collections.Counter({word: count for word, count in word_counts.items() if word})
     if not counts:
         raise DataError("no words to learn a WordPiece vocabulary from (the corpus side is empty)")
