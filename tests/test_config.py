@@ -18,6 +18,9 @@ def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
     assert (recipe.training.epochs, recipe.model, recipe.data.path, recipe.decoding.beam_size,
             recipe.export.name) == (3, {"preset": "tiny"}, "pairs.tsv", 2, "mine")
     assert recipe.model_config(100, 100).d_model == 64
+    assert (recipe.task, recipe.best_metric) == ("translation", "bleu")  # the task's first metric by default
+    assert load_recipe(path, ["training.best_metric=chrf"]).best_metric == "chrf"
+    assert load_recipe(path, ["data.corpus=cmudict", "training.best_metric=per"]).best_metric == "per"
 
 
 @pytest.mark.parametrize("text, overrides, expected", [
@@ -33,6 +36,8 @@ def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
      "source_tokenizer.vocab_size: wordpiece needs a vocabulary size (e.g. 8000), got None"),
     ("data:\n  corpus: cmu\n", [], "data.corpus: expected one of 'tsv', 'bitext', 'cmudict', 'ding', got 'cmu'"),
     ("name: x\n", ["data.direction=de_en"], "data.direction: expected one of 'de-en', 'en-de', got 'de_en'"),
+    ("name: x\n", ["training.best_metric=wer"],
+     "training.best_metric (a translation recipe): expected one of 'bleu', 'chrf', got 'wer'"),
     ("name: x\n", ["training.strategy=mirror"], "training.strategy: expected one of 'auto', 'default', 'mirrored'"),
 ])
 def test_sections_and_values_that_cannot_be_are_config_errors(tmp_path, text, overrides, expected):

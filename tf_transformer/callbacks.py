@@ -16,7 +16,7 @@ import keras
 
 from tf_transformer import distribute
 from tf_transformer.errors import DataError
-from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for
+from tf_transformer.evaluation import LOWER_IS_BETTER, scores_for
 from tf_transformer.reporting import ProgressBar
 
 logger = logging.getLogger(__name__)
@@ -177,19 +177,21 @@ class Checkpoints(keras.callbacks.Callback):
     """Per-epoch weights (the last `keep` kept; none with 0) and the best epoch's weights by `dev_<metric>` (with
     best.json).
 
-    The best score survives a resume: it is read back from best.json.
+    The best score survives a resume: it is read back from best.json (when it is of the same metric).
     """
 
-    def __init__(self, directory, keep, task):
+    def __init__(self, directory, keep, metric):
         super().__init__()
         self.directory, self.keep = directory, keep
-        self.monitor = f"dev_{primary_metric(task)}"
-        self.lower_is_better = primary_metric(task) in LOWER_IS_BETTER
+        self.monitor = f"dev_{metric}"
+        self.lower_is_better = metric in LOWER_IS_BETTER
         self.best_path = os.path.join(directory, "best.json")
         self.best = None
         if os.path.isfile(self.best_path):
             with open(self.best_path, encoding="utf-8") as file:
-                self.best = json.load(file)["value"]
+                saved = json.load(file)
+            if saved["metric"] == self.monitor:  # a resume that changed training.best_metric starts afresh
+                self.best = saved["value"]
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.directory, exist_ok=True)

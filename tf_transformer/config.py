@@ -20,6 +20,9 @@ DECAYS = ("noam", "cosine")  # training.decay (tf_transformer.schedules.learning
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")  # training.strategy (tf_transformer.distribute)
 CORPORA = ("tsv", "bitext", "cmudict", "ding")  # data.corpus (tf_transformer.data.corpora)
 DIRECTIONS = ("de-en", "en-de")  # data.direction of the ding corpus
+# task -> its dev metrics; the first picks the best checkpoint and drives early stopping unless training.best_metric
+# names the other (the task: "g2p" for the cmudict corpus, else "translation"; see Recipe.task)
+TASK_METRICS = {"g2p": ("wer", "per"), "translation": ("bleu", "chrf")}
 TOKENIZER_KINDS = ("wordpiece", "sentencepiece", "char", "whitespace")  # <side>_tokenizer.kind (tf_transformer.text)
 # training.mixed_precision value -> the Keras dtype policy it sets ("auto": the machine's fast one, chosen when
 # training starts by tf_transformer.distribute.auto_policy)
@@ -297,6 +300,9 @@ class TrainingConfig:
             export, evaluate and translate read model.keras (written when training ends), else the best
             checkpoint, else the newest epoch, else the backup: 0 loses nothing they need.
         early_stopping_patience: epochs without dev improvement before stopping (None = off).
+        best_metric: the dev metric that picks the best checkpoint (best.weights.h5, then model.keras) and drives
+            early stopping: "wer" or "per" for G2P, "bleu" or "chrf" for translation; None = the task's first
+            (wer, bleu). chrF suits translations of one to three words, where BLEU's 4-grams are mostly empty.
         evaluate_every_epochs: decode the dev split every K epochs (0 = off).
         evaluate_max_examples: dev examples decoded for the metric, evenly spaced over the split (so they span
             it: the CMU dictionary is alphabetical).
@@ -317,6 +323,7 @@ class TrainingConfig:
     backup_every_steps: int = 200
     keep_checkpoints: int = 3
     early_stopping_patience: typing.Optional[int] = None
+    best_metric: typing.Optional[str] = None
     evaluate_every_epochs: int = 1
     evaluate_max_examples: int = 500
     seed: int = 1234
@@ -382,6 +389,19 @@ class Recipe:
     def __post_init__(self):
         self.source_tokenizer.validate("source_tokenizer")
         self.target_tokenizer.validate("target_tokenizer")
+        if self.training.best_metric is not None:
+            check_choice(f"training.best_metric (a {self.task} recipe)", self.training.best_metric,
+                         TASK_METRICS[self.task])
+
+    @property
+    def task(self):
+        """"g2p" for the CMU dictionary (scored by WER/PER), else "translation" (BLEU/chrF)."""
+        return "g2p" if self.data.corpus == "cmudict" else "translation"
+
+    @property
+    def best_metric(self):
+        """The dev metric that picks the best checkpoint and drives early stopping ("wer", "bleu", ...)."""
+        return self.training.best_metric or TASK_METRICS[self.task][0]
 
     def model_config(self, source_vocab_size, target_vocab_size, where="recipe"):
         """The `ModelConfig` of this recipe's `model` section for the given vocabulary sizes."""

@@ -39,16 +39,6 @@ def scores_for(task, hypotheses, references):
     return (g2p_scores if task == "g2p" else translation_scores)(hypotheses, references)
 
 
-def task_of(recipe):
-    """"g2p" for the CMU dictionary (WER/PER), else "translation" (BLEU/chrF)."""
-    return "g2p" if recipe.data.corpus == "cmudict" else "translation"
-
-
-def primary_metric(task):
-    """The metric model selection and early stopping watch: "wer" for G2P, "bleu" for translation."""
-    return "wer" if task == "g2p" else "bleu"
-
-
 def _reference_streams(references):
     """Per-source reference lists → sacrebleu's reference streams, padded with None where a source has fewer."""
     width = max((len(options) for options in references), default=1)

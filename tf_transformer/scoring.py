@@ -13,7 +13,7 @@ import time
 
 from tf_transformer.data import load_corpus
 from tf_transformer.errors import ConfigError, DataError
-from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, scores_for, task_of
+from tf_transformer.evaluation import LOWER_IS_BETTER, scores_for
 from tf_transformer.translation import translate_texts
 from tf_transformer.translators import evaluation_translators
 
@@ -62,7 +62,7 @@ class SplitScores:
                 "model": self.source.model and str(self.source.model),
                 "tflite": self.source.tflite and str(self.source.tflite),
                 "recipe": self.recipe.name, "split": self.split, "task": self.task, "sources": self.sources,
-                "primary_metric": primary_metric(self.task), "lower_is_better": sorted(LOWER_IS_BETTER),
+                "primary_metric": self.recipe.best_metric, "lower_is_better": sorted(LOWER_IS_BETTER),
                 "results": self.rows}
 
 
@@ -91,7 +91,7 @@ def score_split(source, split="test", beam_size=None, jit_compile=None, limit=No
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     recipe, translators = evaluation_translators(source, beam_size, jit_compile)
-    task = task_of(recipe)
+    task = recipe.task
     grouped = load_corpus(recipe.data).grouped(split)[:limit]
     if not grouped:
         raise DataError(f"{source.path}: the {split} split of corpus {recipe.data.corpus!r} is empty; "

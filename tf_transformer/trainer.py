@@ -30,7 +30,7 @@ from tf_transformer.callbacks import (
 from tf_transformer.config import save_recipe
 from tf_transformer.data import load_corpus, make_dataset
 from tf_transformer.errors import ConfigError
-from tf_transformer.evaluation import LOWER_IS_BETTER, primary_metric, task_of
+from tf_transformer.evaluation import LOWER_IS_BETTER
 from tf_transformer.export.saved_model import export_loaded
 from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenCount
 from tf_transformer.model import Transformer
@@ -90,7 +90,7 @@ def train(recipe, run_dir, verbose=True):
     if chief:
         save_recipe(recipe, paths.recipe)
     config = recipe.model_config(source_tokenizer.vocab_size, target_tokenizer.vocab_size)
-    task, replicas = task_of(recipe), strategy.num_replicas_in_sync
+    task, replicas = recipe.task, strategy.num_replicas_in_sync
 
     def dataset(split, seed=recipe.data.seed, training=False, repeat=False, skip=0):
         data_config = dataclasses.replace(recipe.data, seed=seed)
@@ -173,7 +173,6 @@ def _count_steps(corpus, split, source_tokenizer, target_tokenizer, recipe, repl
 def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer, corpus, task, steps_per_epoch,
                show_progress, backup_dir):
     training = recipe.training
-    metric = f"dev_{primary_metric(task)}"
     max_extra = recipe.decoding.max_extra_length
     evaluation = DevEvaluation(
         lambda m: Translator(m, source_tokenizer, target_tokenizer, "greedy", recipe.decoding.jit_compile,
@@ -184,7 +183,8 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
     logs_dir = distribute.writable_dir(paths.logs, strategy)
     history = paths.history if distribute.is_chief(strategy) else os.path.join(logs_dir, "history.csv")
     callbacks = [evaluation,
-                 Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints, task),
+                 Checkpoints(distribute.writable_dir(paths.checkpoints, strategy), training.keep_checkpoints,
+                             recipe.best_metric),
                  backup,
                  EpochTimer(),
                  LearningRateLog(),
@@ -193,8 +193,8 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
                  keras.callbacks.TerminateOnNaN()]
     if training.early_stopping_patience is not None and training.evaluate_every_epochs:
         callbacks.append(keras.callbacks.EarlyStopping(
-            metric, patience=training.early_stopping_patience,
-            mode="min" if primary_metric(task) in LOWER_IS_BETTER else "max"))
+            f"dev_{recipe.best_metric}", patience=training.early_stopping_patience,
+            mode="min" if recipe.best_metric in LOWER_IS_BETTER else "max"))
     if show_progress:
         callbacks.append(progress)
     return callbacks, progress, backup
