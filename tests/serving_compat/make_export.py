@@ -4,7 +4,7 @@
 
 `make serving-compat` runs this, then check_export.py under TensorFlow 2.20 (what TF Serving 2.20 embeds). Two
 tiny models cover the four tokenizer kinds: "g2p" (char -> whitespace, the G2P recipes) and "translation"
-(wordpiece -> sentencepiece, the de_en_ding and transformer_base recipes). Each is trained for 240 steps by
+(wordpiece -> sentencepiece; the translation recipes use sentencepiece). Each is trained for 240 steps by
 `trainer.train`, which ends by exporting `<dir>/saved_models/<name>/1/` exactly as `tf-transformer train` /
 `export` do; both decode with beam search (beam 3) as their recipe decoding, so `serving_default` and
 `translate_ids` run beam search, `greedy` and `attention` the greedy loop.
