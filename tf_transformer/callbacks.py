@@ -86,6 +86,41 @@ class EpochTimer(keras.callbacks.Callback):
             logs[self.SECONDS] = time.perf_counter() - self.start
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training at the last epoch that fits `training.max_minutes`: after each epoch, when the minutes of epochs
+    so far plus one more of their mean would pass the budget, it sets `stop_training`, so a recipe keeps its
+    wall-clock budget on a CPU slower or faster than the one it was tuned on. Epoch minutes are `EpochTimer`'s
+    (training, validation and dev evaluation; tracing included, so the estimate errs early); place it after
+    EpochTimer. A resumed run counts its earlier epochs as history.csv recorded them (`spent_seconds`, `epochs_done`).
+
+    After the run, `stopped_after` is the 1-based epoch it stopped after (None: the budget never bit) and
+    `spent_seconds` the minutes of epochs in seconds.
+    """
+
+    def __init__(self, max_minutes, spent_seconds=0.0, epochs_done=0):
+        super().__init__()
+        self.max_minutes, self.spent_seconds, self.epochs_done = max_minutes, spent_seconds, epochs_done
+        self.stopped_after = None
+
+    @classmethod
+    def resumed(cls, max_minutes, history_path, epoch):
+        """The budget of a run resuming at 0-based `epoch`: the epoch_seconds history.csv holds for earlier epochs."""
+        seconds = []
+        if os.path.isfile(history_path):
+            with open(history_path, encoding="utf-8", newline="") as file:
+                seconds = [float(row[EpochTimer.SECONDS]) for row in csv.DictReader(file)
+                           if row.get(EpochTimer.SECONDS) and int(row["epoch"]) < epoch]
+        return cls(max_minutes, sum(seconds), len(seconds))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.spent_seconds += float((logs or {})[EpochTimer.SECONDS])
+        self.epochs_done += 1
+        next_end = self.spent_seconds * (self.epochs_done + 1) / self.epochs_done
+        if next_end > 60 * self.max_minutes:
+            self.model.stop_training = True
+            self.stopped_after = epoch + 1
+
+
 class LearningRateLog(keras.callbacks.Callback):
     """Adds the learning rate the next update will use (the schedule at the optimizer's iteration count) to the
     epoch's logs as `learning_rate`: history.csv and TensorBoard then show the schedule a run followed."""

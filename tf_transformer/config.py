@@ -300,6 +300,11 @@ class TrainingConfig:
             export, evaluate and translate read model.keras (written when training ends), else the best
             checkpoint, else the newest epoch, else the backup: 0 loses nothing they need.
         early_stopping_patience: epochs without dev improvement before stopping (None = off).
+        max_minutes: a wall-clock budget: training ends after the last epoch that, at the mean epoch time so far,
+            ends inside this many minutes of epochs (None = off; `epochs` stays the upper bound). With the
+            Noam decay the run is then the same as one with that many `epochs`; a cosine decay would be cut
+            short, so the two are refused together. Not with the multi_worker strategy (its workers must stop
+            at the same epoch).
         best_metric: the dev metric that picks the best checkpoint (best.weights.h5, then model.keras) and drives
             early stopping: "wer" or "per" for G2P, "bleu" or "chrf" for translation; None = the task's first
             (wer, bleu). chrF suits translations of one to three words, where BLEU's 4-grams are mostly empty.
@@ -323,6 +328,7 @@ class TrainingConfig:
     backup_every_steps: int = 200
     keep_checkpoints: int = 3
     early_stopping_patience: typing.Optional[int] = None
+    max_minutes: typing.Optional[float] = None
     best_metric: typing.Optional[str] = None
     evaluate_every_epochs: int = 1
     evaluate_max_examples: int = 500
@@ -334,6 +340,12 @@ class TrainingConfig:
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"training.mixed_precision: expected none, float16, bfloat16 or auto, got "
                               f"{self.mixed_precision!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(f"training.max_minutes: expected minutes > 0 or null (no budget), got "
+                              f"{self.max_minutes}")
+        if self.max_minutes is not None and self.decay == "cosine":
+            raise ConfigError("training.max_minutes: a time budget would cut decay: cosine short of its end at "
+                              "training.epochs; use decay: noam, or set epochs instead of max_minutes")
         if self.keep_checkpoints < 0:
             raise ConfigError(f"training.keep_checkpoints: expected 0 (no per-epoch checkpoints) or more, got "
                               f"{self.keep_checkpoints}")

@@ -25,6 +25,7 @@ from tf_transformer.callbacks import (
     HistoryCSV,
     LearningRateLog,
     ResumableBackup,
+    TimeBudget,
     TrainingProgress,
 )
 from tf_transformer.config import save_recipe
@@ -79,6 +80,9 @@ def train(recipe, run_dir, verbose=True):
         ConfigError, DataError: from the recipe, corpus or vocabulary, with the file and field to fix.
     """
     strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
+    if recipe.training.max_minutes is not None and distribute.in_multi_worker_mode(strategy):
+        raise ConfigError("training.max_minutes: not with several workers (each would time its own epochs, and "
+                          "they must stop at the same one); set training.epochs instead")
     keras.utils.set_random_seed(recipe.training.seed)
     paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
     # what every worker logs goes to its own log; only the chief draws a progress bar
@@ -124,7 +128,7 @@ def train(recipe, run_dir, verbose=True):
         logger.info(f"resuming at epoch {epoch + 1}, step {step} (global step {state['global_step']})")
 
     callbacks, progress, backup = _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer,
-                                             corpus, task, steps_per_epoch, verbose and chief, backup_dir)
+                                             corpus, task, steps_per_epoch, verbose and chief, backup_dir, epoch)
     epochs = recipe.training.epochs
     # repeated, with a fixed number of steps: every worker of a multi-worker run then runs the same count
     validation = dataset("dev", repeat=True) if validation_steps else None
@@ -171,7 +175,7 @@ def _count_steps(corpus, split, source_tokenizer, target_tokenizer, recipe, repl
 
 
 def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenizer, corpus, task, steps_per_epoch,
-               show_progress, backup_dir):
+               show_progress, backup_dir, first_epoch):
     training = recipe.training
     max_extra = recipe.decoding.max_extra_length
     evaluation = DevEvaluation(
@@ -195,18 +199,27 @@ def _callbacks(recipe, paths, strategy, model, source_tokenizer, target_tokenize
         callbacks.append(keras.callbacks.EarlyStopping(
             f"dev_{recipe.best_metric}", patience=training.early_stopping_patience,
             mode="min" if recipe.best_metric in LOWER_IS_BETTER else "max"))
+    if training.max_minutes is not None:  # after EpochTimer, whose epoch_seconds it sums
+        callbacks.append(TimeBudget.resumed(training.max_minutes, history, first_epoch))
     if show_progress:
         callbacks.append(progress)
     return callbacks, progress, backup
 
 
 def _say_if_stopped_early(callbacks, epochs):
-    """Log why a run ended before `epochs`, when early stopping ended it (otherwise the log just stops)."""
-    stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
-    if stopper is not None and stopper.stopped_epoch:
-        logger.info(f"early stopping: {stopper.monitor} was best at epoch {stopper.best_epoch + 1} and did not "
-                    f"improve in the next {stopper.patience} (training.early_stopping_patience); stopped after "
-                    f"epoch {stopper.stopped_epoch + 1} of {epochs}")
+    """Log why a run ended before `epochs`, when early stopping or the time budget ended it (otherwise the log just
+    stops)."""
+    for stopper in callbacks:
+        if isinstance(stopper, keras.callbacks.EarlyStopping) and stopper.stopped_epoch:
+            logger.info(f"early stopping: {stopper.monitor} was best at epoch {stopper.best_epoch + 1} and did not "
+                        f"improve in the next {stopper.patience} (training.early_stopping_patience); stopped after "
+                        f"epoch {stopper.stopped_epoch + 1} of {epochs}")
+        if isinstance(stopper, TimeBudget) and stopper.stopped_after:
+            minutes = stopper.spent_seconds / 60
+            mean = minutes / stopper.epochs_done
+            logger.info(f"time budget: {minutes:.1f} minutes of epochs, and another (~{mean:.1f} min) would pass "
+                        f"training.max_minutes={stopper.max_minutes:g}; stopped after epoch {stopper.stopped_after} "
+                        f"of {epochs}")
 
 
 def evenly_spaced(items, count):

@@ -143,3 +143,18 @@ def test_a_run_that_stops_early_says_so(tmp_path, caplog):
     assert summary["epochs_run"] == 2
     assert re.search(r"early stopping: dev_\w+ was best at epoch 1 and did not improve in the next 1 "
                      r"\(training.early_stopping_patience\); stopped after epoch 2 of 4", caplog.text)
+
+
+def test_a_run_out_of_time_stops_and_says_so(tmp_path, caplog):
+    """training.max_minutes smaller than one epoch: the first epoch runs, then the budget ends the run, which still
+    ends by exporting, and the log says why."""
+    from tf_transformer.config import load_recipe
+    from tf_transformer.trainer import train
+
+    recipe = load_recipe(str(_recipe(tmp_path, training={"epochs": 4, "steps_per_epoch": 3,
+                                                         "max_minutes": 0.0001})))
+    with caplog.at_level("INFO", logger="tf_transformer.trainer"):
+        summary = train(recipe, str(tmp_path / "run"), verbose=False)
+    assert summary["epochs_run"] == 1 and summary["export"]
+    assert re.search(r"time budget: [\d.]+ minutes of epochs, and another \(~[\d.]+ min\) would pass "
+                     r"training.max_minutes=0.0001; stopped after epoch 1 of 4", caplog.text), caplog.text
