@@ -6,8 +6,10 @@
     result = score_split(Source(run_dir="runs/g2p"), "dev")
     print(result.table())           # one row per decoding (greedy, beam K): WER/PER or BLEU/chrF, sentences/s
     result.as_dict()                # what `evaluate --json` writes
+    result.write_outputs("dev.tsv")  # what `evaluate --output` writes: every source, its references, each output
 """
 
+import csv
 import dataclasses
 import time
 
@@ -30,6 +32,8 @@ class SplitScores:
         sources: distinct source texts scored.
         rows: one dict per decoding: decoding (label), method, options, jit_compile, each metric of the task, and
             sentences_per_second (after tracing; XLA's per-bucket compilation counts, as a user waits for it).
+        examples: [(source text, [reference texts])], in split order.
+        outputs: {decoding label: [output text per example]}.
     """
 
     source: object
@@ -38,6 +42,8 @@ class SplitScores:
     task: str
     sources: int
     rows: list
+    examples: list
+    outputs: dict
 
     @property
     def metrics(self):
@@ -64,6 +70,22 @@ class SplitScores:
                 "recipe": self.recipe.name, "split": self.split, "task": self.task, "sources": self.sources,
                 "primary_metric": self.recipe.best_metric, "lower_is_better": sorted(LOWER_IS_BETTER),
                 "results": self.rows}
+
+    def write_outputs(self, path):
+        """A TSV for error analysis: a header, then per example its source, its references (joined by " | "), and
+        for each decoding its output and whether that equals one of the references (1/0; spaces normalised)."""
+        labels = list(self.outputs)
+        with open(path, "w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+            writer.writerow(["source", "references", *(f"{label}{suffix}" for label in labels
+                                                       for suffix in ("", " exact"))])
+            for index, (text, references) in enumerate(self.examples):
+                options = {" ".join(reference.split()) for reference in references}
+                cells = []
+                for label in labels:
+                    output = self.outputs[label][index]
+                    cells += [output, int(" ".join(output.split()) in options)]
+                writer.writerow([text, " | ".join(references), *cells])
 
 
 def score_split(source, split="test", beam_size=None, jit_compile=None, limit=None, batch_size=64, progress=False):
@@ -97,13 +119,14 @@ def score_split(source, split="test", beam_size=None, jit_compile=None, limit=No
         raise DataError(f"{source.path}: the {split} split of corpus {recipe.data.corpus!r} is empty; "
                         "use a larger corpus or the other --split")
     sources, references = [text for text, _ in grouped], [options for _, options in grouped]
-    rows = []
+    rows, outputs = [], {}
     for label, method, options, translator in translators:
         translator.translate_batch(sources[:1])  # trace the decoding function outside the timing
         start = time.perf_counter()
         results = translate_texts(translator, sources, batch_size, progress=progress)
         seconds = time.perf_counter() - start
+        outputs[label] = [text for text, _ in results]
         rows.append({"decoding": label, "method": method, "options": options, "jit_compile": translator.jit_compile,
-                     **scores_for(task, [text for text, _ in results], references),
+                     **scores_for(task, outputs[label], references),
                      "sentences_per_second": len(sources) / max(seconds, 1e-9)})
-    return SplitScores(source, recipe, split, task, len(sources), rows)
+    return SplitScores(source, recipe, split, task, len(sources), rows, grouped, outputs)

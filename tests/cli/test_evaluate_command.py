@@ -1,5 +1,7 @@
-"""`tf-transformer evaluate`: its scores are the metric of what `translate` outputs, greedy and beam."""
+"""`tf-transformer evaluate`: its scores are the metric of what `translate` outputs, greedy and beam, and --output
+lists exactly those outputs."""
 
+import csv
 import json
 
 import pytest
@@ -11,9 +13,9 @@ def test_greedy_row_scores_what_translate_outputs(trained_run, tmp_path, capsys)
     from tf_transformer.data import load_corpus
     from tf_transformer.evaluation import scores_for
 
-    run_dir, summary = trained_run["run_dir"], tmp_path / "scores.json"
+    run_dir, summary, outputs = trained_run["run_dir"], tmp_path / "scores.json", tmp_path / "outputs.tsv"
     assert main(["evaluate", "--run-dir", run_dir, "--split", "dev", "--limit", "8", "--beam-size", "2",
-                 "--json", str(summary), "--quiet"]) == 0
+                 "--json", str(summary), "--output", str(outputs), "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "greedy" in table and "beam 2" in table and "bleu" in table
     result = json.loads(summary.read_text(encoding="utf-8"))
@@ -30,6 +32,15 @@ def test_greedy_row_scores_what_translate_outputs(trained_run, tmp_path, capsys)
         assert 0.0 <= row["bleu"] <= 100.0 and 0.0 <= row["chrf"] <= 100.0
     assert result["results"][0]["bleu"] == pytest.approx(expected["bleu"])
     assert result["results"][0]["chrf"] == pytest.approx(expected["chrf"])
+
+    with open(outputs, encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file, delimiter="\t"))
+    assert [row["source"] for row in rows] == [source for source, _ in grouped]
+    assert [row["references"].split(" | ") for row in rows] == [references for _, references in grouped]
+    assert [row["greedy"] for row in rows] == hypotheses
+    for row, (_, references) in zip(rows, grouped, strict=True):
+        for label in ("greedy", "beam 2"):
+            assert row[f"{label} exact"] == str(int(row[label] in references))
 
 
 def test_an_export_scores_like_its_run_directory(trained_run, tmp_path, capsys):
@@ -71,6 +82,7 @@ def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, capsys):
 @pytest.mark.parametrize("extra, expected", [
     (["--limit", "0"], "--limit"),
     (["--json", "/nonexistent/dir/scores.json"], "/nonexistent/dir/scores.json"),
+    (["--output", "/nonexistent/dir/outputs.tsv"], "pick another --output path"),
 ])
 def test_mistakes_are_one_line_errors(trained_run, capsys, extra, expected):
     assert main(["evaluate", "--run-dir", trained_run["run_dir"], *extra]) == 2

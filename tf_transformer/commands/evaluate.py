@@ -1,10 +1,10 @@
 """`tf-transformer evaluate (--run-dir DIR | --model saved_models/NAME | --tflite FILE) [--split dev|test]
-[--beam-size K] [--limit N] [--json FILE]`: score a trained run, or an export of one, on a split of its corpus
-with greedy decoding and with beam search: BLEU and chrF (sacrebleu) for translation, WER and PER for
-grapheme-to-phoneme (a word is right if it matches any of its pronunciations). An export runs its `greedy` and
+[--beam-size K] [--limit N] [--json FILE] [--output FILE]`: score a trained run, or an export of one, on a split
+of its corpus with greedy decoding and with beam search: BLEU and chrF (sacrebleu) for translation, WER and PER
+for grapheme-to-phoneme (a word is right if it matches any of its pronunciations). An export runs its `greedy` and
 `serving_default` signatures and finds the corpus through the recipe it carries (assets.extra/recipe.yaml); a
 .tflite (run on LiteRT) scores the one decoding it was converted with, finding the corpus through the recipe in its
-metadata."""
+metadata. --output writes every source with its references and each decoding's output, for error analysis."""
 
 import json
 import os
@@ -24,6 +24,9 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per decoding batch (default 64)")
     add_xla_argument(parser)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
+    parser.add_argument("--output", metavar="FILE",
+                        help="also write a TSV of every source, its references and each decoding's output (and "
+                             "whether it equals a reference) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -32,8 +35,9 @@ def run(args):
     from tf_transformer.errors import DataError
     from tf_transformer.scoring import score_split
 
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        raise DataError(f"{args.json}: its directory does not exist; create it or pick another --json path")
+    for option, path in (("--json", args.json), ("--output", args.output)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise DataError(f"{path}: its directory does not exist; create it or pick another {option} path")
     with one_line_warnings():
         result = score_split(source_of(args), args.split, args.beam_size, args.jit_compile, args.limit,
                              args.batch_size, progress=not args.quiet)
@@ -43,4 +47,7 @@ def run(args):
             json.dump(result.as_dict(), file, indent=2)
             file.write("\n")
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.output:
+        result.write_outputs(args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
