@@ -79,10 +79,11 @@ def train(recipe, run_dir, verbose=True):
     Raises:
         ConfigError, DataError: from the recipe, corpus or vocabulary, with the file and field to fix.
     """
+    if recipe.training.max_minutes is not None and \
+            distribute.resolve_strategy_name(recipe.training.strategy) == "multi_worker":
+        raise ConfigError("training.max_minutes: not with the multi_worker strategy (each worker would time its own "
+                          "epochs, and they must stop at the same one); set training.epochs instead")
     strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
-    if recipe.training.max_minutes is not None and distribute.in_multi_worker_mode(strategy):
-        raise ConfigError("training.max_minutes: not with several workers (each would time its own epochs, and "
-                          "they must stop at the same one); set training.epochs instead")
     keras.utils.set_random_seed(recipe.training.seed)
     paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
     # what every worker logs goes to its own log; only the chief draws a progress bar

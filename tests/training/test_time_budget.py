@@ -1,6 +1,6 @@
 """training.max_minutes: a run ends after the last epoch that fits its wall-clock budget, counting the epochs a
 resumed run did before; a budget that cannot hold is refused when the recipe loads. (That a run out of time stops
-and says so: tests/training/test_trainer.py.)"""
+and says so, and that several workers are refused: tests/training/test_trainer.py.)"""
 
 import re
 import types
@@ -55,3 +55,4 @@ def test_a_budget_that_cannot_hold_is_refused_at_load(override, message):
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         TrainingConfig(**override)
+

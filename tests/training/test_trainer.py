@@ -158,3 +158,19 @@ def test_a_run_out_of_time_stops_and_says_so(tmp_path, caplog):
     assert summary["epochs_run"] == 1 and summary["export"]
     assert re.search(r"time budget: [\d.]+ minutes of epochs, and another \(~[\d.]+ min\) would pass "
                      r"training.max_minutes=0.0001; stopped after epoch 1 of 4", caplog.text), caplog.text
+
+
+def test_a_budget_with_several_workers_is_refused_before_they_connect(tmp_path, monkeypatch):
+    """Each worker would time its own epochs and could stop at another one than the rest, so the run would hang."""
+    import json
+
+    from tf_transformer.config import load_recipe
+    from tf_transformer.errors import ConfigError
+    from tf_transformer.trainer import train
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    recipe = load_recipe(str(_recipe(tmp_path, training={"max_minutes": 60})))
+    with pytest.raises(ConfigError, match="training.max_minutes: not with the multi_worker strategy"):
+        train(recipe, str(tmp_path / "run"), verbose=False)
+    assert not (tmp_path / "run").exists()
