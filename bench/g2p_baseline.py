@@ -1,7 +1,7 @@
 """Classical G2P baseline: a Phonetisaurus joint n-gram model trained on our CMU dictionary split and scored by our
 WER/PER code, the number a Transformer G2P model has to beat.
 
-    python bench/g2p_baseline.py [--split test dev] [--order 8] [--limit N]
+    python bench/g2p_baseline.py [--split test dev] [--order 8] [--limit N] [--output-dir DIR]
 
 Training lexicon: every pronunciation of every word of `corpus.grouped("train")` (stress removed, as for our
 models). Phonetisaurus (PyPI `phonetisaurus`, the `bench` extra, which bundles its binaries) aligns letters to
@@ -10,7 +10,9 @@ aligned pairs and decodes each word of each --split to its 1-best pronunciation 
 row per split from the one model. Scores come from `tf_transformer.evaluation.g2p_scores`: a word is right if it
 equals any of its references. A word the decoder gives no pronunciation for is scored as the empty hypothesis
 (wrong) and counted. --limit N trains on the first N training words and evaluates the first N words of each split,
-for quick checks. The model files live in a temporary directory and are deleted.
+for quick checks. The model files live in a temporary directory and are deleted. --output-dir DIR writes
+DIR/<split>.tsv, each word with its references and Phonetisaurus' output, in `tf-transformer evaluate --output`'s
+format (bench/g2p_errors.py compares such files).
 
 The whole CMU split takes about 3 minutes on 2 cores (almost all of it the letter-phoneme alignment).
 """
@@ -32,6 +34,7 @@ from common import report  # noqa: E402
 from tf_transformer.config import DataConfig  # noqa: E402
 from tf_transformer.data.corpora import load_corpus  # noqa: E402
 from tf_transformer.evaluation import g2p_scores  # noqa: E402
+from tf_transformer.scoring import write_outputs  # noqa: E402
 
 COLUMNS = ["split", "words", "WER", "PER", "train_s", "predict_s", "ngram_order", "no_hypothesis"]
 RESERVED = re.compile(r"[_|}\xa0]")  # phonetisaurus-train refuses lexicon lines with these
@@ -89,9 +92,12 @@ def main():
                         help="the splits to evaluate (one row each)")
     parser.add_argument("--order", type=int, default=8, help="n-gram order (Phonetisaurus' default: 8)")
     parser.add_argument("--limit", type=int, help="train on the first N training words, evaluate the first N")
+    parser.add_argument("--output-dir", metavar="DIR", help="also write DIR/<split>.tsv: every word's output")
     args = parser.parse_args()
     if args.order < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--order and --limit must be at least 1")
+    if args.output_dir and not os.path.isdir(args.output_dir):
+        parser.error(f"--output-dir {args.output_dir}: not a directory; create it first")
 
     environment = phonetisaurus_environment()
     corpus = load_corpus(DataConfig(corpus="cmudict"))
@@ -104,8 +110,11 @@ def main():
         if skipped:
             print(f"skipped {skipped} training pronunciations containing Phonetisaurus' reserved characters _ | }}")
         for split in dict.fromkeys(args.split):
-            row, missing_by_split[split] = _evaluate(corpus.grouped(split)[:args.limit], model, directory, environment)
+            evaluation = corpus.grouped(split)[:args.limit]
+            row, missing_by_split[split], hypotheses = _evaluate(evaluation, model, directory, environment)
             rows.append({"split": split, **row, "train_s": train_seconds, "ngram_order": args.order})
+            if args.output_dir:
+                write_outputs(os.path.join(args.output_dir, f"{split}.tsv"), evaluation, {"phonetisaurus": hypotheses})
     report("g2p_baseline", COLUMNS, rows, extra={
         "tool": f"phonetisaurus {importlib.metadata.version('phonetisaurus')} (phonetisaurus-train --seq2_del, "
                 "phonetisaurus-apply --nbest 1)",
@@ -115,7 +124,8 @@ def main():
 
 
 def _evaluate(evaluation, model, directory, environment):
-    """(row fields, words without a hypothesis) for evaluation [(word, [references])], words missing scored ""."""
+    """(row fields, words without a hypothesis, hypotheses) for evaluation [(word, [references])], words missing
+    scored as ""."""
     words = [word for word, _ in evaluation]
     start = time.perf_counter()
     predicted = predict(words, model, directory, environment)
@@ -123,9 +133,10 @@ def _evaluate(evaluation, model, directory, environment):
     missing = [word for word in words if not predicted.get(word)]
     if missing:
         print(f"{len(missing)} words got no hypothesis (scored wrong): {', '.join(missing[:20])}")
-    scores = g2p_scores([predicted.get(word, "") for word in words], [references for _, references in evaluation])
+    hypotheses = [predicted.get(word, "") for word in words]
+    scores = g2p_scores(hypotheses, [references for _, references in evaluation])
     return {"words": len(words), "WER": scores["wer"], "PER": scores["per"], "predict_s": predict_seconds,
-            "no_hypothesis": len(missing)}, missing
+            "no_hypothesis": len(missing)}, missing, hypotheses
 
 
 if __name__ == "__main__":

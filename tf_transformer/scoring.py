@@ -72,20 +72,32 @@ class SplitScores:
                 "results": self.rows}
 
     def write_outputs(self, path):
-        """A TSV for error analysis: a header, then per example its source, its references (joined by " | "), and
-        for each decoding its output and whether that equals one of the references (1/0; spaces normalised)."""
-        labels = list(self.outputs)
-        with open(path, "w", encoding="utf-8", newline="") as file:
-            writer = csv.writer(file, delimiter="\t", lineterminator="\n")
-            writer.writerow(["source", "references", *(f"{label}{suffix}" for label in labels
-                                                       for suffix in ("", " exact"))])
-            for index, (text, references) in enumerate(self.examples):
-                options = {" ".join(reference.split()) for reference in references}
-                cells = []
-                for label in labels:
-                    output = self.outputs[label][index]
-                    cells += [output, int(" ".join(output.split()) in options)]
-                writer.writerow([text, " | ".join(references), *cells])
+        """`write_outputs` of this split's examples and every decoding's outputs."""
+        write_outputs(path, self.examples, self.outputs)
+
+
+def write_outputs(path, examples, outputs):
+    """A TSV for error analysis (what `evaluate --output` writes): a header, then per example its source, its
+    references (joined by " | "), and for each decoding its output and whether that equals one of the references
+    (column "<label> exact", 1/0; spaces normalised: for G2P, a right word).
+
+    Args:
+        path: the file to write.
+        examples: [(source text, [reference texts])].
+        outputs: {decoding label: [output text per example]}.
+    """
+    labels = list(outputs)
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+        writer.writerow(["source", "references", *(f"{label}{suffix}" for label in labels
+                                                   for suffix in ("", " exact"))])
+        for index, (text, references) in enumerate(examples):
+            options = {" ".join(reference.split()) for reference in references}
+            cells = []
+            for label in labels:
+                output = outputs[label][index]
+                cells += [output, int(" ".join(output.split()) in options)]
+            writer.writerow([text, " | ".join(references), *cells])
 
 
 def score_split(source, split="test", beam_size=None, jit_compile=None, limit=None, batch_size=64, progress=False):
