@@ -1,10 +1,14 @@
 """Recipes: an empty section (`training:` with nothing under it) is all defaults and takes --set overrides; values
 that make no sense are one-line `ConfigError`s naming the file and the field."""
 
+import os
+
 import pytest
 
 from tf_transformer.config import load_recipe
 from tf_transformer.errors import ConfigError
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training", "configs")
 
 EMPTY_SECTIONS = "name: empty\ndata:\nsource_tokenizer:\nmodel:\ntraining:\ndecoding:\nexport:\n"
 
@@ -69,3 +73,13 @@ def test_a_mistyped_choice_stops_train_before_it_writes_anything(tmp_path, capsy
     err = capsys.readouterr().err
     assert "source_tokenizer.kind:" in err and "got 'sentencpiece'" in err and err.count("\n") == 1, err
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(CONFIGS)))
+def test_every_shipped_recipe_loads_and_describes_a_valid_model(name):
+    """A typo in a shipped recipe (a misspelled key, a bad value) would reach users as a failed `train`."""
+    recipe = load_recipe(os.path.join(CONFIGS, name))
+    vocab_size = 8000 if recipe.shared_vocabulary else 100
+    config = recipe.model_config(vocab_size, vocab_size)
+    assert recipe.name == name.removesuffix(".yaml") and config.d_model % config.num_heads == 0
+    assert recipe.training.epochs >= 1 and recipe.best_metric
