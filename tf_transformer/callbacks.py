@@ -94,7 +94,7 @@ class TimeBudget(keras.callbacks.Callback):
     EpochTimer. A resumed run counts its earlier epochs as history.csv recorded them (`spent_seconds`, `epochs_done`).
 
     After the run, `stopped_after` is the 1-based epoch it stopped after (None: the budget never bit) and
-    `spent_seconds` the minutes of epochs in seconds.
+    `spent_seconds` the seconds of epochs it counted.
     """
 
     def __init__(self, max_minutes, spent_seconds=0.0, epochs_done=0):
@@ -107,9 +107,13 @@ class TimeBudget(keras.callbacks.Callback):
         """The budget of a run resuming at 0-based `epoch`: the epoch_seconds history.csv holds for earlier epochs."""
         seconds = []
         if os.path.isfile(history_path):
-            with open(history_path, encoding="utf-8", newline="") as file:
-                seconds = [float(row[EpochTimer.SECONDS]) for row in csv.DictReader(file)
-                           if row.get(EpochTimer.SECONDS) and int(row["epoch"]) < epoch]
+            try:
+                with open(history_path, encoding="utf-8", newline="") as file:
+                    seconds = [float(row[EpochTimer.SECONDS]) for row in csv.DictReader(file)
+                               if row.get(EpochTimer.SECONDS) and int(row["epoch"]) < epoch]
+            except (UnicodeDecodeError, csv.Error, KeyError, ValueError) as error:
+                raise DataError(f"{history_path}: its epoch_seconds cannot be read for training.max_minutes "
+                                f"({type(error).__name__}: {error}); fix or move the file away and rerun") from None
         return cls(max_minutes, sum(seconds), len(seconds))
 
     def on_epoch_end(self, epoch, logs=None):

@@ -215,7 +215,7 @@ def _say_if_stopped_early(callbacks, epochs):
             logger.info(f"early stopping: {stopper.monitor} was best at epoch {stopper.best_epoch + 1} and did not "
                         f"improve in the next {stopper.patience} (training.early_stopping_patience); stopped after "
                         f"epoch {stopper.stopped_epoch + 1} of {epochs}")
-        if isinstance(stopper, TimeBudget) and stopper.stopped_after:
+        if isinstance(stopper, TimeBudget) and stopper.stopped_after and stopper.stopped_after < epochs:
             minutes = stopper.spent_seconds / 60
             mean = minutes / stopper.epochs_done
             logger.info(f"time budget: {minutes:.1f} minutes of epochs, and another (~{mean:.1f} min) would pass "

@@ -8,6 +8,7 @@ import types
 import pytest
 
 from tf_transformer.callbacks import EpochTimer, TimeBudget
+from tf_transformer.errors import DataError
 
 
 def _epochs_until_stopped(budget, durations):
@@ -43,6 +44,9 @@ def test_a_resumed_run_counts_the_epochs_history_csv_holds(tmp_path):
     assert (budget.spent_seconds, budget.epochs_done) == (60.0, 3)
     assert _epochs_until_stopped(budget, [20.0] * 100) == 3  # epochs 3, 4, 5: six epochs of 20 s in 2 minutes
     assert TimeBudget.resumed(2, str(tmp_path / "missing.csv"), 0).epochs_done == 0
+    history.write_text("epoch,epoch_seconds\n0,20.0\n1,fast\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"history.csv: its epoch_seconds cannot be read .*ValueError"):
+        TimeBudget.resumed(2, str(history), 3)
 
 
 @pytest.mark.parametrize("override, message", [
