@@ -345,7 +345,8 @@ class TrainingConfig:
                               f"{self.max_minutes}")
         if self.max_minutes is not None and self.decay == "cosine":
             raise ConfigError("training.max_minutes: a time budget would cut decay: cosine short of its end at "
-                              "training.epochs; use decay: noam, or set epochs instead of max_minutes")
+                              "training.epochs; use decay: noam, or drop the budget (--set training.max_minutes=null) "
+                              "and set training.epochs")
         if self.keep_checkpoints < 0:
             raise ConfigError(f"training.keep_checkpoints: expected 0 (no per-epoch checkpoints) or more, got "
                               f"{self.keep_checkpoints}")
