@@ -105,15 +105,12 @@ class TimeBudget(keras.callbacks.Callback):
     @classmethod
     def resumed(cls, max_minutes, history_path, epoch):
         """The budget of a run resuming at 0-based `epoch`: the epoch_seconds history.csv holds for earlier epochs."""
-        seconds = []
-        if os.path.isfile(history_path):
-            try:
-                with open(history_path, encoding="utf-8", newline="") as file:
-                    seconds = [float(row[EpochTimer.SECONDS]) for row in csv.DictReader(file)
-                               if row.get(EpochTimer.SECONDS) and int(row["epoch"]) < epoch]
-            except (UnicodeDecodeError, csv.Error, KeyError, ValueError) as error:
-                raise DataError(f"{history_path}: its epoch_seconds cannot be read for training.max_minutes "
-                                f"({type(error).__name__}: {error}); fix or move the file away and rerun") from None
+        try:
+            seconds = [float(row[EpochTimer.SECONDS]) for row in read_history(history_path)[1]
+                       if row.get(EpochTimer.SECONDS) and int(row["epoch"]) < epoch]
+        except (KeyError, ValueError) as error:
+            raise DataError(f"{history_path}: its epoch_seconds cannot be read for training.max_minutes "
+                            f"({type(error).__name__}: {error}); fix or move the file away and rerun") from None
         return cls(max_minutes, sum(seconds), len(seconds))
 
     def on_epoch_end(self, epoch, logs=None):
@@ -150,16 +147,8 @@ class HistoryCSV(keras.callbacks.Callback):
         self.path = path
 
     def on_epoch_end(self, epoch, logs=None):
-        header, rows = ["epoch"], []
-        if os.path.isfile(self.path):
-            try:
-                with open(self.path, encoding="utf-8", newline="") as file:
-                    reader = csv.DictReader(file)
-                    header = list(reader.fieldnames or header)
-                    rows = [{k: v for k, v in row.items() if k is not None} for row in reader]  # None: a longer row
-            except (UnicodeDecodeError, csv.Error) as error:
-                raise DataError(f"{self.path}: not a history.csv this run can extend ({error}); move it away and "
-                                "rerun the same command: the run resumes from its last backup") from None
+        header, rows = read_history(self.path)
+        header = header or ["epoch"]
         row = {"epoch": str(epoch), **{name: _cell(value) for name, value in (logs or {}).items()}}
         header += sorted(name for name in row if name not in header)
         rows = [old for old in rows if old.get("epoch") != row["epoch"]] + [row]
@@ -169,6 +158,24 @@ class HistoryCSV(keras.callbacks.Callback):
             writer.writeheader()
             writer.writerows(rows)
         os.replace(temporary, self.path)
+
+
+def read_history(path):
+    """(header, rows) of a run's history.csv, rows as dicts of text; ([], []) when there is none yet.
+
+    Raises:
+        DataError: the file is not a CSV this run can read (naming it, and how to go on).
+    """
+    if not os.path.isfile(path):
+        return [], []
+    try:
+        with open(path, encoding="utf-8", newline="") as file:
+            reader = csv.DictReader(file)
+            rows = [{k: v for k, v in row.items() if k is not None} for row in reader]  # None: a longer row
+            return list(reader.fieldnames or []), rows
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a history.csv this run can extend ({error}); move it away and rerun the "
+                        "same command: the run resumes from its last backup") from None
 
 
 def _cell(value):
