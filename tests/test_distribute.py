@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from tf_transformer.distribute import (
-    cpu_has_amx_bf16,
+    cpu_has_bf16_matmul,
     in_multi_worker_mode,
     is_chief,
     remove_writable_dir,
@@ -153,21 +153,21 @@ def test_unknown_mixed_precision_policy_is_a_config_error():
 CPUINFO = "processor\t: {n}\nmodel name\t: Intel(R) Xeon(R)\nflags\t\t: fpu sse avx512f {extra}\n\n"
 
 
-@pytest.mark.parametrize("extra, expected", [("avx512_bf16 amx_bf16 amx_tile", True), ("avx512_bf16", False),
-                                             ("amx_bf16x", False)])
-def test_amx_bf16_is_read_from_the_cpu_flags(tmp_path, extra, expected):
+@pytest.mark.parametrize("extra, expected", [("avx512_bf16 amx_bf16 amx_tile", True), ("avx512_bf16", True),
+                                             ("avx512_vnni", False), ("amx_bf16x", False)])
+def test_bfloat16_instructions_are_read_from_the_cpu_flags(tmp_path, extra, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(CPUINFO.format(n=0, extra=extra) + CPUINFO.format(n=1, extra=extra), encoding="utf-8")
-    assert cpu_has_amx_bf16(str(cpuinfo)) is expected
-    assert cpu_has_amx_bf16(str(tmp_path / "missing")) is False  # not Linux: no claim
+    assert cpu_has_bf16_matmul(str(cpuinfo)) is expected
+    assert cpu_has_bf16_matmul(str(tmp_path / "missing")) is False  # not Linux: no claim
 
 
-@pytest.mark.parametrize("policy, amx, warns", [("bfloat16", True, False), ("bfloat16", False, True),
-                                                ("float16", True, True), (None, False, False)])
-def test_mixed_precision_on_a_cpu_warns_unless_amx_runs_bfloat16(monkeypatch, caplog, policy, amx, warns):
+@pytest.mark.parametrize("policy, bf16, warns", [("bfloat16", True, False), ("bfloat16", False, True),
+                                                 ("float16", True, True), (None, False, False)])
+def test_mixed_precision_on_a_cpu_warns_unless_it_multiplies_bfloat16(monkeypatch, caplog, policy, bf16, warns):
     import tf_transformer.distribute as distribute
 
-    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: bf16)
     try:
         with caplog.at_level("INFO", logger=distribute.__name__):
             set_mixed_precision(policy)
@@ -179,12 +179,12 @@ def test_mixed_precision_on_a_cpu_warns_unless_amx_runs_bfloat16(monkeypatch, ca
         assert warnings[0].startswith(f"mixed_precision={policy} on a CPU") and "slower than float32" in warnings[0]
 
 
-@pytest.mark.parametrize("amx, expected", [(True, "mixed_bfloat16"), (False, "float32")])
-def test_auto_trains_in_bfloat16_on_a_cpu_only_where_amx_runs_it(monkeypatch, amx, expected):
+@pytest.mark.parametrize("bf16, expected", [(True, "mixed_bfloat16"), (False, "float32")])
+def test_auto_trains_in_bfloat16_on_a_cpu_only_where_it_multiplies_bfloat16(monkeypatch, bf16, expected):
     import tf_transformer.distribute as distribute
 
     assert not tf.config.list_physical_devices("GPU")  # this suite's machine: a CPU
-    monkeypatch.setattr(distribute, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(distribute, "cpu_has_bf16_matmul", lambda: bf16)
     try:
         assert set_mixed_precision("auto") == expected
     finally:
