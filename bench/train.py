@@ -31,8 +31,8 @@ feed-forward width f, target vocabulary V):
     per sequence:     12 · L · d · (S² + T² + T·S)   scores QKᵀ and weighted values AV (causal not halved)
 
 --precision bfloat16 builds every contestant under Keras' mixed_bfloat16 policy (`training.mixed_precision:
-bfloat16`): float32 weights, bfloat16 matmuls, which oneDNN runs on AMX tiles where the CPU has them (flag
-amx_bf16) and emulates, slower than float32, where it does not.
+bfloat16`): float32 weights, bfloat16 matmuls, which oneDNN runs on AMX tiles or AVX512_BF16 dot products where the
+CPU has them (flags amx_bf16, avx512_bf16) and emulates, slower than float32, where it has neither.
 
 MFU = achieved FLOP/s / the fp32 peak measured in the same run (median of a 2048³ `tf.linalg.matmul` in a
 `tf.function`, interleaved with the fits, so that both see the same machine load). One timed call is

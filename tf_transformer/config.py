@@ -288,10 +288,10 @@ class TrainingConfig:
         clipnorm: clip each gradient to this norm (None = off).
         strategy: "auto", "default", "mirrored", "multi_worker" or "tpu".
         mixed_precision: "none" (or null: float32), "float16" (with dynamic loss scaling), "bfloat16" or "auto"
-            (the fast one of this machine: bfloat16 on TPUs, Ampere+ GPUs and CPUs with AMX, float16 on older
-            GPUs with tensor cores, float32 elsewhere): the compute dtype of training; weights, logits and the
-            loss stay float32. Keras' names "mixed_float16" / "mixed_bfloat16" are accepted too. Exports and
-            inference always run in float32.
+            (the fast one of this machine: bfloat16 on TPUs, Ampere+ GPUs and CPUs with AMX or AVX512_BF16,
+            float16 on older GPUs with tensor cores, float32 elsewhere): the compute dtype of training; weights,
+            logits and the loss stay float32. Keras' names "mixed_float16" / "mixed_bfloat16" are accepted too.
+            Exports and inference always run in float32.
         jit_compile: compile the train step with XLA.
         steps_per_execution: train steps per tf.function call.
         backup_every_steps: how often BackupAndRestore saves (a killed run resumes from there).
