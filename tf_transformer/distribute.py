@@ -338,9 +338,9 @@ def cpu_has_bf16_matmul(cpuinfo="/proc/cpuinfo"):
     """Whether this CPU multiplies bfloat16 matrices in hardware, which oneDNN uses: AMX tiles (Linux flag amx_bf16:
     Intel Xeon from Sapphire Rapids on) or AVX512_BF16 dot products (flag avx512_bf16: AMD EPYC from Zen 4, Intel
     Cooper Lake). A 4096 x 192 x 768 product on 2 cores: 1,025 against 299 GFLOP/s for float32 with AMX, 371
-    against 202 with AVX512_BF16 (Zen 4), where a training step under mixed_bfloat16 is 1.25x and 1.67x faster.
-    Without either flag the bfloat16 matmuls are emulated, ~5x slower than float32. False where `cpuinfo` cannot
-    be read (not Linux)."""
+    against 202 with AVX512_BF16 (Zen 4); a 256-wide trainer step under mixed_bfloat16 is 1.50x and 1.67x faster
+    (bench/train.py). Without either flag bfloat16 is emulated and slower than float32. False where `cpuinfo`
+    cannot be read (not Linux)."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as file:
             return any(line.startswith("flags") and BF16_FLAGS & set(line.split()) for line in file)
