@@ -30,7 +30,7 @@ class KerasHubTransformer(keras.Model):
         self.encoders = [keras_hub.layers.TransformerEncoder(**layer, name=f"encoder_{i}")
                          for i in range(c.num_layers)]
         self.decoders = [keras_hub.layers.TransformerDecoder(**layer, name=f"decoder_{i}")
-                         for i in range(c.num_layers)]
+                         for i in range(c.decoder_layers)]
         self.output_projection = keras.layers.Dense(c.target_vocab_size, name="output_projection")
 
     def call(self, inputs, training=False):

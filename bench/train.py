@@ -23,12 +23,12 @@ tokenizers, as the g2p recipes train on it. Two modes, every contestant measured
   `backup_every_steps` (200) steps.
 
 Tokens/s counts real (non-pad) source tokens plus real target_out tokens. FLOPs are analytic, forward + backward
-(= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embedding gathers (L layers, width d,
-feed-forward width f, target vocabulary V):
+(= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embedding gathers (width d, feed-forward
+width f, target vocabulary V, E encoder and D decoder layers: E = D = num_layers unless num_decoder_layers is set):
 
-    per source token: 6 · L · (4d² + 2df  +  2d²)     encoder layer + the decoder's cross-attention K, V
-    per target token: 6 · (L · (6d² + 2df) + dV)     decoder self-attention Q K V O, cross Q O, FFN; output softmax
-    per sequence:     12 · L · d · (S² + T² + T·S)   scores QKᵀ and weighted values AV (causal not halved)
+    per source token: 6 · (E · (4d² + 2df) + D · 2d²)     encoder layers + the decoder's cross-attention K, V
+    per target token: 6 · (D · (6d² + 2df) + dV)          decoder self-attention Q K V O, cross Q O, FFN; softmax
+    per sequence:     12 · d · (E · S² + D · (T² + T·S))   scores QKᵀ and weighted values AV (causal not halved)
 
 --precision bfloat16 builds every contestant under Keras' mixed_bfloat16 policy (`training.mixed_precision:
 bfloat16`): float32 weights, bfloat16 matmuls, which oneDNN runs on AMX tiles or AVX512_BF16 dot products where the
@@ -80,11 +80,13 @@ COLUMNS = ["shape", "mode", "model", "precision", "jit", "spe", "step_ms", "toke
 
 def train_flops(config, source_lengths, target_lengths):
     """Forward+backward FLOPs of one batch (formula in the module docstring) from real lengths int [B], [B]."""
-    d, f, layers, vocab = config.d_model, config.d_ff, config.num_layers, config.target_vocab_size
+    d, f, vocab = config.d_model, config.d_ff, config.target_vocab_size
+    encoder, decoder = config.num_layers, config.decoder_layers
     source_lengths, target_lengths = np.asarray(source_lengths, np.float64), np.asarray(target_lengths, np.float64)
-    per_source_token = 6 * layers * (4 * d * d + 2 * d * f + 2 * d * d)
-    per_target_token = 6 * (layers * (6 * d * d + 2 * d * f) + d * vocab)
-    attention = 12 * layers * d * np.sum(source_lengths ** 2 + target_lengths ** 2 + source_lengths * target_lengths)
+    per_source_token = 6 * (encoder * (4 * d * d + 2 * d * f) + decoder * 2 * d * d)  # + cross-attention keys/values
+    per_target_token = 6 * (decoder * (6 * d * d + 2 * d * f) + d * vocab)
+    attention = 12 * d * np.sum(encoder * source_lengths ** 2
+                                + decoder * (target_lengths ** 2 + source_lengths * target_lengths))
     return float(per_source_token * source_lengths.sum() + per_target_token * target_lengths.sum() + attention)
 
 
@@ -221,7 +223,7 @@ def main():
         for key, (model, dataset) in models.items():
             functions[key] = (lambda m, d: lambda: m.fit(d, epochs=1, steps_per_epoch=args.batches, verbose=0))(
                 model, dataset)
-        print(f"{shape_name}: {config.d_model=} {config.num_layers=}; "
+        print(f"{shape_name}: {config.d_model=} {config.num_layers=} {config.decoder_layers=}; "
               f"{ {key[1]: m.count_params() for key, (m, _) in models.items()} } parameters", flush=True)
         seconds = time_calls(functions, repeats=args.repeats, warmup=1)  # warm-up: every batch shape traced
         peak = 2 * PEAK_SIZE ** 3 / seconds.pop("peak")

@@ -142,7 +142,7 @@ class Decoder(keras.layers.Layer):
         self.pos_embedding = PositionalEmbedding(c.target_vocab_size, c.d_model, c.max_length)
         self.dropout = keras.layers.Dropout(c.dropout)
         self.dec_layers = [DecoderLayer(c.d_model, c.num_heads, c.d_ff, c.dropout, c.attention_dropout)
-                           for _ in range(c.num_layers)]
+                           for _ in range(c.decoder_layers)]
 
     def call(self, target_ids, context, context_mask, training=False):
         mask = ops.not_equal(target_ids, 0)

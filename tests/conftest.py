@@ -74,8 +74,9 @@ def trained_run(tmp_path_factory):
                  "max_target_length": 12},
         "source_tokenizer": {"kind": "char", "vocab_size": None, "lowercase": True},
         "target_tokenizer": {"kind": "whitespace", "vocab_size": None},
-        "model": {"preset": "tiny", "d_model": 32, "d_ff": 64, "num_layers": 1, "num_heads": 2, "max_length": 16,
-                  "dropout": 0.0},
+        # a deeper encoder than decoder, so every export, TFLite and serving test runs with unequal depths
+        "model": {"preset": "tiny", "d_model": 32, "d_ff": 64, "num_layers": 2, "num_decoder_layers": 1,
+                  "num_heads": 2, "max_length": 16, "dropout": 0.0},
         "training": {"epochs": 1, "steps_per_epoch": 80, "warmup_steps": 40, "backup_every_steps": 1000,
                      "evaluate_every_epochs": 0},
         "decoding": {"beam_size": 3, "length_penalty": 0.6, "max_extra_length": 4},

@@ -12,6 +12,7 @@ VARIANTS = {
     "post-ln": {},
     "pre-ln learned gelu": dict(norm_position="pre", positional="learned", activation="gelu"),
     "untied shared": dict(tie_output=False, share_embeddings=True, target_vocab_size=50),
+    "deep encoder shallow decoder": dict(num_layers=3, num_decoder_layers=1),
 }
 
 
@@ -73,7 +74,7 @@ def test_decode_gives_the_logits_of_the_full_pass_and_each_layers_weights(rng):
     assert isinstance(decoded, Decoded)
     logits, weights = decoded                                            # unpacks as a pair
     np.testing.assert_array_equal(logits, model({"source_ids": source, "target_ids": target}))
-    assert [w.shape for w in weights] == [(2, model.config.num_heads, 4, 6)] * model.config.num_layers
+    assert [w.shape for w in weights] == [(2, model.config.num_heads, 4, 6)] * model.config.decoder_layers
     assert all(np.all(np.asarray(w)[1, :, :, 4:] == 0.0) for w in weights)    # never on source padding
 
 
@@ -97,6 +98,15 @@ def test_weight_paths_stay_those_exports_and_checkpoints_map_by():
     assert paths == expected
 
 
+def test_decoder_depth_is_set_apart_from_the_encoders():
+    model = _model(num_layers=3, num_decoder_layers=1)
+    assert (len(model.encoder.stack), len(model.decoder.stack)) == (3, 1)
+    assert list(model.initial_cache(model.encode(np.ones((1, 4), "int32")), max_length=8)) == ["layer_0"]
+    equal = _model(num_layers=3)
+    assert (len(equal.decoder.stack), equal.config.decoder_layers) == (3, 3)      # unset: the encoder's depth
+    assert model.count_params() < equal.count_params()
+
+
 @pytest.mark.parametrize("preset, paper", [("base", 65e6), ("big", 213e6)])
 def test_parameter_counts_match_the_paper(preset, paper):
     config = ModelConfig.preset(preset, source_vocab_size=37000, target_vocab_size=37000, share_embeddings=True)
@@ -106,7 +116,7 @@ def test_parameter_counts_match_the_paper(preset, paper):
 
 
 def test_model_round_trips_through_a_keras_file(tmp_path, rng):
-    model = _model(norm_position="pre")
+    model = _model(norm_position="pre", num_decoder_layers=1)
     source, target = rng.integers(4, 50, (2, 6)), rng.integers(4, 50, (2, 4))
     path = tmp_path / "model.keras"
     model.save(path)
@@ -123,6 +133,8 @@ def test_model_round_trips_through_a_keras_file(tmp_path, rng):
     (dict(norm_position="middle"), "model.norm_position"),
     (dict(share_embeddings=True, target_vocab_size=70), "share_embeddings"),
     (dict(num_layers=0), "model.num_layers"),
+    (dict(num_decoder_layers=0), "model.num_decoder_layers"),
+    (dict(num_decoder_layers=1.5), "model.num_decoder_layers"),
 ])
 def test_invalid_configs_raise_clear_errors(overrides, field):
     with pytest.raises(ConfigError, match=field):

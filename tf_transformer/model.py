@@ -84,7 +84,7 @@ class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
         self.target_dropout = Dropout(c.dropout)
         options = LayerOptions.of(c)
         self.encoder = Encoder(c.num_layers, options, name="encoder")
-        self.decoder = Decoder(c.num_layers, options, name="decoder")
+        self.decoder = Decoder(c.decoder_layers, options, name="decoder")
         self.output_projection = (None if c.tie_output else
                                   Projection(c.target_vocab_size, name="output_projection"))
 

@@ -23,7 +23,7 @@ def test_weights_are_those_of_the_greedy_decoding(run):
     from tf_transformer.layers import padding_mask
 
     attention = attention_map(run.model, run.source_tokenizer, run.target_tokenizer, "bdfh")
-    layers, heads = run.model.config.num_layers, run.model.config.num_heads
+    layers, heads = run.model.config.decoder_layers, run.model.config.num_heads
     rows, columns = len(attention.output_tokens), len(attention.source_tokens)
     assert attention.source_tokens == list("bdfh")  # characters in, one column each
     assert attention.weights.shape == (layers, heads, rows, columns)

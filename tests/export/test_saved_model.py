@@ -90,7 +90,7 @@ def test_the_export_loads_where_this_package_cannot_be_imported(served):
                                   "source_ids": ["int32", [None, None]], "target_ids": ["int32", [None, None]],
                                   "source_tokens": ["string", [None, None]],
                                   "output_tokens": ["string", [None, None]],
-                                  "weights": ["float32", [None, config.num_layers, config.num_heads, None, None]]}},
+                                  "weights": ["float32", [None, config.decoder_layers, config.num_heads, None, None]]}},
     }
 
 
@@ -104,7 +104,7 @@ def test_the_attention_signature_takes_every_input_the_translation_signatures_ta
         assert outputs["source_tokens"][1] == [batch, source_width] and outputs["output_tokens"][1] == [
             batch, target_width], case
         assert outputs["weights"][1][0] == batch and outputs["weights"][1][3:] == [target_width, source_width], case
-        assert outputs["weights"][1][1:3] == [config.num_layers, config.num_heads], case
+        assert outputs["weights"][1][1:3] == [config.decoder_layers, config.num_heads], case
 
 
 def test_served_translations_equal_in_process_decoding(served, trained_run):

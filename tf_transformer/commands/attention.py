@@ -55,4 +55,4 @@ def _export_attention(args):
 def _shape_only(config):
     import numpy as np
 
-    return np.zeros((config.num_layers, config.num_heads, 1, 1), np.float32)
+    return np.zeros((config.decoder_layers, config.num_heads, 1, 1), np.float32)
