@@ -99,13 +99,11 @@ class ModelConfig:
         for name in ("source_vocab_size", "target_vocab_size", "d_model", "num_layers", "num_heads", "d_ff",
                      "max_length"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if not _is_positive_int(value):
                 raise ConfigError(f"model.{name}: expected a positive integer, got {value!r}")
-        decoder_layers = self.num_decoder_layers
-        if decoder_layers is not None and (isinstance(decoder_layers, bool) or not isinstance(decoder_layers, int)
-                                           or decoder_layers <= 0):
+        if self.num_decoder_layers is not None and not _is_positive_int(self.num_decoder_layers):
             raise ConfigError(f"model.num_decoder_layers: expected a positive integer or null (= num_layers), "
-                              f"got {decoder_layers!r}")
+                              f"got {self.num_decoder_layers!r}")
         if self.source_vocab_size <= len(RESERVED_TOKENS) or self.target_vocab_size <= len(RESERVED_TOKENS):
             raise ConfigError("model vocabulary sizes must exceed the 4 reserved ids ([PAD] [UNK] [START] [END])")
         if self.d_model % 2:
@@ -137,6 +135,10 @@ class ModelConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _divisors(n):
