@@ -6,7 +6,7 @@ WER/PER code, the number a Transformer G2P model has to beat.
 Training lexicon: every pronunciation of every word of `corpus.grouped("train")` (stress removed, as for our
 models). Phonetisaurus (PyPI `phonetisaurus`, the `bench` extra, which bundles its binaries) aligns letters to
 phonemes (`phonetisaurus-train --seq2_del`, as its Python API), trains an n-gram model of --order over the
-aligned pairs and decodes each word of each --split to its 1-best pronunciation (`phonetisaurus-apply`), one
+aligned pairs and decodes each word of each --split to its 1-best pronunciation (`phonetisaurus-g2pfst`), one
 row per split from the one model. Scores come from `tf_transformer.evaluation.g2p_scores`: a word is right if it
 equals any of its references. A word the decoder gives no pronunciation for is scored as the empty hypothesis
 (wrong) and counted. --limit N trains on the first N training words and evaluates the first N words of each split,
@@ -71,17 +71,20 @@ def train(lexicon, order, directory, environment):
     return os.path.join(directory, "model.fst"), len(lines) - len(kept)
 
 
-def predict(words, model, directory, environment):
-    """{word: "PH O NE S"} 1-best; words the decoder gives no pronunciation for are absent."""
+def predict(words, model, directory, environment, nbest=1):
+    """{word: [(-log P(word, pronunciation), "PH O NE S"), ...]}, up to `nbest` per word, best first; words the
+    decoder gives no pronunciation for are absent."""
     path = os.path.join(directory, "words.txt")
     with open(path, "w", encoding="utf-8") as file:
         file.writelines(word + "\n" for word in words)
-    output = run_tool(["phonetisaurus-apply", "--model", model, "--word_list", path, "--nbest", "1"],
+    output = run_tool(["phonetisaurus-g2pfst", f"--model={model}", f"--wordlist={path}", f"--nbest={nbest}"],
                       environment, directory)
     hypotheses = {}
     for line in output.splitlines():
-        word, _, pronunciation = line.partition("\t")
-        hypotheses.setdefault(word, " ".join(pronunciation.split()))
+        word, score, pronunciation = (line.split("\t", 2) + ["", ""])[:3]
+        if not pronunciation.strip():
+            continue
+        hypotheses.setdefault(word, []).append((float(score), " ".join(pronunciation.split())))
     return hypotheses
 
 
@@ -117,7 +120,7 @@ def main():
                 write_outputs(os.path.join(args.output_dir, f"{split}.tsv"), evaluation, {"phonetisaurus": hypotheses})
     report("g2p_baseline", COLUMNS, rows, extra={
         "tool": f"phonetisaurus {importlib.metadata.version('phonetisaurus')} (phonetisaurus-train --seq2_del, "
-                "phonetisaurus-apply --nbest 1)",
+                "phonetisaurus-g2pfst --nbest=1)",
         "train_words": len(lexicon), "train_pronunciations": sum(len(p) for _, p in lexicon),
         "train_pronunciations_skipped": skipped, "limit": args.limit, "no_hypothesis_words": missing_by_split,
         "scoring": "tf_transformer.evaluation.g2p_scores"})
@@ -128,7 +131,7 @@ def _evaluate(evaluation, model, directory, environment):
     scored as ""."""
     words = [word for word, _ in evaluation]
     start = time.perf_counter()
-    predicted = predict(words, model, directory, environment)
+    predicted = {word: best[0][1] for word, best in predict(words, model, directory, environment).items()}
     predict_seconds = time.perf_counter() - start
     missing = [word for word in words if not predicted.get(word)]
     if missing:

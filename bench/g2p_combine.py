@@ -1,0 +1,167 @@
+"""G2P system combination: a trained Transformer and the Phonetisaurus baseline each propose an n-best list for
+every word, and the union is rescored by log P_transformer(pronunciation | word) + w * log P_ngram(word,
+pronunciation), with w chosen on dev and then, with --test, read once on test.
+
+    python bench/g2p_combine.py RUN_DIR [--beam 8] [--nbest 8] [--test] [--limit N]
+
+An experiment for the quality issue (how much do the neural and the joint n-gram model know that the other does
+not?), not a package feature, and not a Transformer-only result: the combined row uses the baseline it is compared
+with. RUN_DIR is a G2P run on the CMU dictionary (or its `average` output); Phonetisaurus is trained as
+bench/g2p_baseline.py does, on the same training words (~3 minutes).
+
+Candidates: the Transformer's beam search (--beam, all its hypotheses) and Phonetisaurus' --nbest best paths.
+Features: the Transformer's teacher-forced log-probability of each candidate (its tokens and [END], no length
+penalty) and the n-gram model's joint log-probability; a candidate outside the n-gram n-best gets that word's
+worst n-best log-probability minus a penalty, chosen on dev with w (a grid). Rows for each split: each system's
+1-best, the combination, and the oracle (right if any candidate is). WER/PER from
+`tf_transformer.evaluation.g2p_scores` (a word is right if it matches any reference).
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from common import report  # noqa: E402
+from g2p_baseline import phonetisaurus_environment, predict, train  # noqa: E402
+
+from tf_transformer.config import END_ID, PAD_ID, START_ID  # noqa: E402
+from tf_transformer.data.corpora import load_corpus  # noqa: E402
+from tf_transformer.errors import TransformerError  # noqa: E402
+from tf_transformer.evaluation import g2p_scores  # noqa: E402
+from tf_transformer.run_dir import load_run  # noqa: E402
+from tf_transformer.translation import Translator  # noqa: E402
+
+COLUMNS = ["split", "system", "words", "WER", "PER"]
+WEIGHTS = np.round(np.arange(0.0, 2.0001, 0.05), 2)  # w: the n-gram log-probability's weight
+# how far below the word's worst n-gram n-best entry a candidate outside that n-best is put
+PENALTIES = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0, 24.0, np.inf]
+
+
+def transformer_log_probs(run, sources, targets, batch_size=1024):
+    """log P(target | source) under run.model, teacher-forced: float64 [N] for N (source, target) strings."""
+    source_ids = run.source_tokenizer.tokenize(tf.constant(sources))
+    target_ids = run.target_tokenizer.tokenize(tf.constant(targets))
+
+    @tf.function(reduce_retracing=True)
+    def score(source, target):  # ragged [B, None] each -> [B]
+        rows = target.nrows()
+        target_in = tf.concat([tf.fill([rows, 1], START_ID), target], axis=1).to_tensor(PAD_ID)
+        target_out = tf.concat([target, tf.fill([rows, 1], END_ID)], axis=1).to_tensor(PAD_ID)
+        logits = run.model({"source_ids": source.to_tensor(PAD_ID), "target_ids": target_in})
+        token_log_probs = tf.gather(tf.nn.log_softmax(tf.cast(logits, tf.float32)), target_out, batch_dims=2)
+        return tf.reduce_sum(tf.where(target_out != PAD_ID, token_log_probs, 0.0), axis=1)
+
+    return np.concatenate([score(source_ids[begin:begin + batch_size], target_ids[begin:begin + batch_size]).numpy()
+                           for begin in range(0, len(sources), batch_size)]).astype(np.float64)
+
+
+class Candidates:
+    """Every word's candidates, flat and grouped by word: the word index, the two features and correctness."""
+
+    def __init__(self, evaluation, neural, ngram, run):
+        self.words = len(evaluation)
+        self.firsts = {"Transformer": [best[0][0] for best in neural],
+                       "Phonetisaurus": [ngram[word][0][1] if word in ngram else "" for word, _ in evaluation]}
+        self.word, self.text, ngram_scores, self.worst = [], [], [], np.zeros(len(evaluation))
+        for index, (word, _) in enumerate(evaluation):
+            scored = {text: -score for score, text in ngram.get(word, [])}
+            self.worst[index] = min(scored.values(), default=0.0)
+            for text in dict.fromkeys([text for text, _ in neural[index]] + list(scored)):
+                if text:
+                    self.word.append(index)
+                    self.text.append(text)
+                    ngram_scores.append(scored.get(text, np.nan))
+        self.word, self.ngram = np.array(self.word), np.array(ngram_scores)
+        self.starts = np.flatnonzero(np.r_[True, self.word[1:] != self.word[:-1]])
+        self.neural = transformer_log_probs(run, [evaluation[i][0] for i in self.word], self.text)
+        references = [set(options) for _, options in evaluation]
+        self.right = np.array([text in references[i] for i, text in zip(self.word, self.text)])
+
+    def choose(self, weight, penalty):
+        """Index of each word's best candidate (words without any candidate are skipped) under the combination."""
+        ngram = np.where(np.isnan(self.ngram), self.worst[self.word] - penalty, self.ngram)
+        total = self.neural + weight * np.nan_to_num(ngram, neginf=-1e9)
+        order = np.lexsort((-total, self.word))
+        return order[self.starts]
+
+    def wer(self, chosen):
+        """WER (%) of a choice, words without candidates counted wrong."""
+        return 100.0 * (1.0 - self.right[chosen].sum() / self.words)
+
+    def hypotheses(self, chosen):
+        """Each word's chosen pronunciation ("" for a word without candidates)."""
+        texts = [""] * self.words
+        for index in chosen:
+            texts[self.word[index]] = self.text[index]
+        return texts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("run_dir", help="a trained G2P run directory (or its `average` output)")
+    parser.add_argument("--beam", type=int, default=8, help="the Transformer's beam size; all hypotheses kept")
+    parser.add_argument("--nbest", type=int, default=8, help="Phonetisaurus' n-best paths per word")
+    parser.add_argument("--order", type=int, default=8, help="Phonetisaurus' n-gram order")
+    parser.add_argument("--test", action="store_true",
+                        help="also score the test split with the weights chosen on dev (once, for the final choice)")
+    parser.add_argument("--limit", type=int, help="train Phonetisaurus on the first N words, evaluate the first N")
+    args = parser.parse_args()
+    if min(args.beam, args.nbest, args.order, args.limit or 1) < 1:
+        parser.error("--beam, --nbest, --order and --limit must be at least 1")
+    try:
+        run = load_run(args.run_dir)
+    except TransformerError as error:
+        sys.exit(f"error: {error}")
+    if run.recipe.data.corpus != "cmudict":
+        sys.exit(f"error: {args.run_dir}: trained on {run.recipe.data.corpus!r}; give a G2P run on cmudict")
+    corpus = load_corpus(run.recipe.data)
+    environment = phonetisaurus_environment()
+    translator = Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=args.beam,
+                            n_best=args.beam)
+    candidates = {}
+    with tempfile.TemporaryDirectory(prefix="g2p_combine_") as directory:
+        start = time.perf_counter()
+        model, _ = train(corpus.grouped("train")[:args.limit], args.order, directory, environment)
+        print(f"Phonetisaurus trained in {time.perf_counter() - start:.0f} s", flush=True)
+        for split in ("dev", "test") if args.test else ("dev",):
+            evaluation = corpus.grouped(split)[:args.limit]
+            words = [word for word, _ in evaluation]
+            ngram = predict(words, model, directory, environment, nbest=args.nbest)
+            neural = translator.translate(words, batch_size=256, progress=True)
+            candidates[split] = (evaluation, Candidates(evaluation, neural, ngram, run))
+            print(f"{split}: {len(candidates[split][1].text) / len(words):.1f} candidates a word", flush=True)
+
+    dev = candidates["dev"][1]
+    weight, penalty = min(((w, p) for w in WEIGHTS for p in PENALTIES), key=lambda wp: dev.wer(dev.choose(*wp)))
+    print(f"chosen on dev: w = {weight}, penalty = {penalty}")
+    rows = []
+    for split, (evaluation, found) in candidates.items():
+        references = [options for _, options in evaluation]
+        systems = {
+            f"Transformer, beam {args.beam} (length penalty 0.6)": found.firsts["Transformer"],
+            f"Phonetisaurus, {args.order}-gram": found.firsts["Phonetisaurus"],
+            "Transformer rescoring all candidates (w = 0)": found.hypotheses(found.choose(0.0, 0.0)),
+            f"combined, w = {weight}, penalty = {penalty}": found.hypotheses(found.choose(weight, penalty))}
+        for name, hypotheses in systems.items():
+            scores = g2p_scores(hypotheses, references)
+            rows.append({"split": split, "system": name, "words": found.words, "WER": scores["wer"],
+                         "PER": scores["per"]})
+        oracle = 100.0 * (1.0 - len(set(found.word[found.right])) / found.words)
+        rows.append({"split": split, "system": "oracle of the candidates", "words": found.words, "WER": oracle,
+                     "PER": float("nan")})
+    report("g2p_combine", COLUMNS, rows, extra={
+        "run_dir": args.run_dir, "beam": args.beam, "nbest": args.nbest, "ngram_order": args.order,
+        "limit": args.limit, "weight": float(weight), "penalty": float(penalty),
+        "scoring": "tf_transformer.evaluation.g2p_scores"})
+
+
+if __name__ == "__main__":
+    main()
