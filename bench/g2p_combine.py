@@ -124,8 +124,9 @@ def main():
         sys.exit(f"error: {args.run_dir}: trained on {run.recipe.data.corpus!r}; give a G2P run on cmudict")
     corpus = load_corpus(run.recipe.data)
     environment = phonetisaurus_environment()
+    alpha = run.recipe.decoding.length_penalty
     translator = Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=args.beam,
-                            n_best=args.beam)
+                            n_best=args.beam, length_penalty=alpha)
     candidates = {}
     with tempfile.TemporaryDirectory(prefix="g2p_combine_") as directory:
         start = time.perf_counter()
@@ -146,7 +147,7 @@ def main():
     for split, (evaluation, found) in candidates.items():
         references = [options for _, options in evaluation]
         systems = {
-            f"Transformer, beam {args.beam} (length penalty 0.6)": found.firsts["Transformer"],
+            f"Transformer, beam {args.beam} (length penalty {alpha})": found.firsts["Transformer"],
             f"Phonetisaurus, {args.order}-gram": found.firsts["Phonetisaurus"],
             "Transformer rescoring all candidates (w = 0)": found.hypotheses(found.choose(0.0, 0.0)),
             f"combined, w = {weight}, penalty = {penalty}": found.hypotheses(found.choose(weight, penalty))}
