@@ -1,19 +1,24 @@
-"""G2P system combination: a trained Transformer and the Phonetisaurus baseline each propose an n-best list for
+"""G2P system combination: trained Transformers and the Phonetisaurus baseline each propose an n-best list for
 every word, and the union is rescored by log P_transformer(pronunciation | word) + w * log P_ngram(word,
 pronunciation), with w chosen on dev and then, with --test, read once on test.
 
-    python bench/g2p_combine.py RUN_DIR [--beam 8] [--nbest 8] [--test] [--limit N]
+    python bench/g2p_combine.py RUN_DIR [RUN_DIR ...] [--right-to-left RUN_DIR] [--beam 8] [--nbest 8] [--test]
+    python bench/g2p_combine.py --write-reversed runs/cmudict_r2l.tsv     # the corpus of a right-to-left run
 
 An experiment for the quality issue (how much do the neural and the joint n-gram model know that the other does
 not?), not a package feature, and not a Transformer-only result: the combined row uses the baseline it is compared
-with. RUN_DIR is a G2P run on the CMU dictionary (or its `average` output); Phonetisaurus is trained as
-bench/g2p_baseline.py does, on the same training words (~3 minutes).
+with. RUN_DIR is a G2P run on the CMU dictionary (or its `average` output); with several, the Transformer feature
+is their mean log-probability (an ensemble) and each proposes its beam. A --right-to-left run is the recipe trained
+on the tsv corpus --write-reversed writes (every pronunciation reversed, the same split); it proposes and scores
+pronunciations read backwards. Phonetisaurus is trained as bench/g2p_baseline.py does, on the same training words
+(~3 minutes).
 
-Candidates: the Transformer's beam search (--beam, all its hypotheses) and Phonetisaurus' --nbest best paths.
-Features: the Transformer's teacher-forced log-probability of each candidate (its tokens and [END], no length
-penalty) and the n-gram model's joint log-probability; a candidate outside the n-gram n-best gets that word's
+Candidates: each Transformer's beam search (--beam, all its hypotheses) and Phonetisaurus' --nbest best paths.
+Features: the Transformers' mean teacher-forced log-probability of each candidate (its tokens and [END], no
+length penalty) and the n-gram model's joint log-probability; a candidate outside the n-gram n-best gets that word's
 worst n-best log-probability minus a penalty, chosen on dev with w (a grid). Rows for each split: each system's
-1-best, the combination, and the oracle (right if any candidate is). WER/PER from
+1-best, the Transformers alone re-ranking their own beams (no n-gram: an ensemble when there are several), the
+combination, and the oracle (right if any candidate is). WER/PER from
 `tf_transformer.evaluation.g2p_scores` (a word is right if it matches any reference).
 """
 
@@ -32,7 +37,7 @@ from common import report  # noqa: E402
 from g2p_baseline import phonetisaurus_environment, predict, train  # noqa: E402
 
 from tf_transformer.config import END_ID, PAD_ID, START_ID  # noqa: E402
-from tf_transformer.data.corpora import load_corpus  # noqa: E402
+from tf_transformer.data.corpora import cmudict_path, load_corpus, read_cmudict  # noqa: E402
 from tf_transformer.errors import TransformerError  # noqa: E402
 from tf_transformer.evaluation import g2p_scores  # noqa: E402
 from tf_transformer.run_dir import load_run  # noqa: E402
@@ -62,32 +67,60 @@ def transformer_log_probs(run, sources, targets, batch_size=1024):
                            for begin in range(0, len(sources), batch_size)]).astype(np.float64)
 
 
+def reverse(pronunciation):
+    """The phonemes of a pronunciation in reverse order: what a right-to-left model reads and writes."""
+    return " ".join(pronunciation.split()[::-1])
+
+
+def write_reversed(path):
+    """Write the CMU dictionary (stress removed) as a tsv corpus of word<TAB>reversed pronunciation. Its split keys
+    are the words, as the cmudict corpus', so a run on it trains, tunes and tests on the same words."""
+    pairs, _ = read_cmudict(cmudict_path())
+    with open(path, "w", encoding="utf-8") as file:
+        file.writelines(f"{word}\t{reverse(pronunciation)}\n" for word, pronunciation in pairs)
+    print(f"wrote {len(pairs)} reversed pronunciations to {path}; train a right-to-left run on it with "
+          f"--set data.corpus=tsv --set data.path={path}")
+
+
 class Candidates:
     """Every word's candidates, flat and grouped by word: the word index, the two features and correctness."""
 
-    def __init__(self, evaluation, neural, ngram, run):
+    def __init__(self, evaluation, beams, ngram, runs):
+        """evaluation: [(word, [references])]; beams: per run, each word's [(text, score)] hypotheses in reading
+        order; ngram: word -> [(cost, text)] (g2p_baseline.predict); runs: [(loaded run, reads right to left)],
+        each scoring every candidate."""
         self.words = len(evaluation)
-        self.firsts = {"Transformer": [best[0][0] for best in neural],
-                       "Phonetisaurus": [ngram[word][0][1] if word in ngram else "" for word, _ in evaluation]}
-        self.word, self.text, ngram_scores, self.worst = [], [], [], np.zeros(len(evaluation))
+        self.firsts = [[best[0][0] for best in beam] for beam in beams]
+        self.firsts.append([ngram[word][0][1] if word in ngram else "" for word, _ in evaluation])
+        self.word, self.text, ngram_scores, from_transformer = [], [], [], []
+        self.worst = np.zeros(len(evaluation))
         for index, (word, _) in enumerate(evaluation):
             scored = {text: -score for score, text in ngram.get(word, [])}
             self.worst[index] = min(scored.values(), default=0.0)
-            for text in dict.fromkeys([text for text, _ in neural[index]] + list(scored)):
+            proposed = dict.fromkeys(text for beam in beams for text, _ in beam[index])
+            for text in dict.fromkeys(list(proposed) + list(scored)):
                 if text:
                     self.word.append(index)
                     self.text.append(text)
                     ngram_scores.append(scored.get(text, np.nan))
+                    from_transformer.append(text in proposed)
         self.word, self.ngram = np.array(self.word), np.array(ngram_scores)
+        self.from_transformer = np.array(from_transformer)
         self.starts = np.flatnonzero(np.r_[True, self.word[1:] != self.word[:-1]])
-        self.neural = transformer_log_probs(run, [evaluation[i][0] for i in self.word], self.text)
+        sources = [evaluation[i][0] for i in self.word]
+        self.each = [transformer_log_probs(run, sources, [reverse(text) for text in self.text] if backward
+                                           else self.text) for run, backward in runs]  # per run, [candidates]
+        self.neural = np.mean(self.each, axis=0)
         references = [set(options) for _, options in evaluation]
         self.right = np.array([text in references[i] for i, text in zip(self.word, self.text)])
 
-    def choose(self, weight, penalty):
-        """Index of each word's best candidate (words without any candidate are skipped) under the combination."""
+    def choose(self, weight, penalty, transformer_only=False):
+        """Index of each word's best candidate (words without any candidate are skipped) under the combination;
+        `transformer_only` leaves out the candidates only Phonetisaurus proposed (then weight should be 0)."""
         ngram = np.where(np.isnan(self.ngram), self.worst[self.word] - penalty, self.ngram)
         total = self.neural + weight * np.nan_to_num(ngram, neginf=-1e9)
+        if transformer_only:
+            total = np.where(self.from_transformer, total, -np.inf)
         order = np.lexsort((-total, self.word))
         return order[self.starts]
 
@@ -106,7 +139,13 @@ class Candidates:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("run_dir", help="a trained G2P run directory (or its `average` output)")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                        help="trained G2P run directories (or their `average` output); several form an ensemble")
+    parser.add_argument("--right-to-left", action="append", default=[], metavar="RUN_DIR",
+                        help="a run trained on reversed pronunciations (see --write-reversed); joins the ensemble")
+    parser.add_argument("--write-reversed", metavar="TSV",
+                        help="write the CMU dictionary as word<TAB>reversed pronunciation (a tsv corpus with the "
+                             "same split) for training a right-to-left run, and exit")
     parser.add_argument("--beam", type=int, default=8, help="the Transformer's beam size; all hypotheses kept")
     parser.add_argument("--nbest", type=int, default=8, help="Phonetisaurus' n-best paths per word")
     parser.add_argument("--order", type=int, default=8, help="Phonetisaurus' n-gram order")
@@ -116,17 +155,26 @@ def main():
     args = parser.parse_args()
     if min(args.beam, args.nbest, args.order, args.limit or 1) < 1:
         parser.error("--beam, --nbest, --order and --limit must be at least 1")
-    try:
-        run = load_run(args.run_dir)
-    except TransformerError as error:
-        sys.exit(f"error: {error}")
-    if run.recipe.data.corpus != "cmudict":
-        sys.exit(f"error: {args.run_dir}: trained on {run.recipe.data.corpus!r}; give a G2P run on cmudict")
-    corpus = load_corpus(run.recipe.data)
+    if args.write_reversed:
+        write_reversed(args.write_reversed)
+        return
+    if not args.run_dirs:
+        parser.error("give at least one left-to-right RUN_DIR")
+    runs = []  # (run, reads right to left)
+    for run_dir, backward in [(run_dir, False) for run_dir in args.run_dirs] + [
+            (run_dir, True) for run_dir in args.right_to_left]:
+        try:
+            runs.append((load_run(run_dir), backward))
+        except TransformerError as error:
+            sys.exit(f"error: {error}")
+        if not backward and runs[-1][0].recipe.data.corpus != "cmudict":
+            sys.exit(f"error: {run_dir}: trained on {runs[-1][0].recipe.data.corpus!r}; give G2P runs on cmudict "
+                     "(a run on reversed pronunciations goes after --right-to-left)")
+    corpus = load_corpus(runs[0][0].recipe.data)
     environment = phonetisaurus_environment()
-    alpha = run.recipe.decoding.length_penalty
-    translator = Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=args.beam,
-                            n_best=args.beam, length_penalty=alpha)
+    translators = [Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=args.beam,
+                              n_best=args.beam, length_penalty=run.recipe.decoding.length_penalty)
+                   for run, _ in runs]
     candidates = {}
     with tempfile.TemporaryDirectory(prefix="g2p_combine_") as directory:
         start = time.perf_counter()
@@ -136,21 +184,27 @@ def main():
             evaluation = corpus.grouped(split)[:args.limit]
             words = [word for word, _ in evaluation]
             ngram = predict(words, model, directory, environment, nbest=args.nbest)
-            neural = translator.translate(words, batch_size=256, progress=True)
-            candidates[split] = (evaluation, Candidates(evaluation, neural, ngram, run))
+            beams = [translator.translate(words, batch_size=256, progress=True) for translator in translators]
+            beams = [[[(reverse(text), score) for text, score in best] for best in beam] if backward else beam
+                     for beam, (_, backward) in zip(beams, runs)]
+            candidates[split] = (evaluation, Candidates(evaluation, beams, ngram, runs))
             print(f"{split}: {len(candidates[split][1].text) / len(words):.1f} candidates a word", flush=True)
 
     dev = candidates["dev"][1]
     weight, penalty = min(((w, p) for w in WEIGHTS for p in PENALTIES), key=lambda wp: dev.wer(dev.choose(*wp)))
     print(f"chosen on dev: w = {weight}, penalty = {penalty}")
+    ensemble = "Transformer" if len(runs) == 1 else f"{len(runs)} Transformers"
     rows = []
     for split, (evaluation, found) in candidates.items():
         references = [options for _, options in evaluation]
-        systems = {
-            f"Transformer, beam {args.beam} (length penalty {alpha})": found.firsts["Transformer"],
-            f"Phonetisaurus, {args.order}-gram": found.firsts["Phonetisaurus"],
-            "Transformer rescoring all candidates (w = 0)": found.hypotheses(found.choose(0.0, 0.0)),
-            f"combined, w = {weight}, penalty = {penalty}": found.hypotheses(found.choose(weight, penalty))}
+        systems = {f"Transformer {run_dir}{', right to left' if backward else ''}, beam {args.beam} (length penalty "
+                   f"{run.recipe.decoding.length_penalty})": first
+                   for run_dir, (run, backward), first in zip(args.run_dirs + args.right_to_left, runs, found.firsts)}
+        systems.update({
+            f"Phonetisaurus, {args.order}-gram": found.firsts[-1],
+            f"{ensemble} rescoring their own beams (no n-gram)": found.hypotheses(found.choose(0.0, 0.0, True)),
+            f"{ensemble} rescoring all candidates (w = 0)": found.hypotheses(found.choose(0.0, 0.0)),
+            f"combined, w = {weight}, penalty = {penalty}": found.hypotheses(found.choose(weight, penalty))})
         for name, hypotheses in systems.items():
             scores = g2p_scores(hypotheses, references)
             rows.append({"split": split, "system": name, "words": found.words, "WER": scores["wer"],
@@ -159,8 +213,8 @@ def main():
         rows.append({"split": split, "system": "oracle of the candidates", "words": found.words, "WER": oracle,
                      "PER": float("nan")})
     report("g2p_combine", COLUMNS, rows, extra={
-        "run_dir": args.run_dir, "beam": args.beam, "nbest": args.nbest, "ngram_order": args.order,
-        "limit": args.limit, "weight": float(weight), "penalty": float(penalty),
+        "run_dirs": args.run_dirs, "right_to_left": args.right_to_left, "beam": args.beam, "nbest": args.nbest,
+        "ngram_order": args.order, "limit": args.limit, "weight": float(weight), "penalty": float(penalty),
         "scoring": "tf_transformer.evaluation.g2p_scores"})
 
 
