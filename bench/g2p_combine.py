@@ -156,7 +156,13 @@ def main():
     if min(args.beam, args.nbest, args.order, args.limit or 1) < 1:
         parser.error("--beam, --nbest, --order and --limit must be at least 1")
     if args.write_reversed:
-        write_reversed(args.write_reversed)
+        try:
+            write_reversed(args.write_reversed)
+        except TransformerError as error:  # the CMU dictionary is missing or malformed
+            sys.exit(f"error: {error}")
+        except OSError as error:
+            sys.exit(f"error: {args.write_reversed}: cannot write the reversed corpus ({error.strerror}); check the "
+                     "path")
         return
     if not args.run_dirs:
         parser.error("give at least one left-to-right RUN_DIR")
