@@ -108,9 +108,8 @@ class Candidates:
         self.from_transformer = np.array(from_transformer)
         self.starts = np.flatnonzero(np.r_[True, self.word[1:] != self.word[:-1]])
         sources = [evaluation[i][0] for i in self.word]
-        self.each = [transformer_log_probs(run, sources, [reverse(text) for text in self.text] if backward
-                                           else self.text) for run, backward in runs]  # per run, [candidates]
-        self.neural = np.mean(self.each, axis=0)
+        self.neural = np.mean([transformer_log_probs(run, sources, [reverse(text) for text in self.text] if backward
+                                                     else self.text) for run, backward in runs], axis=0)
         references = [set(options) for _, options in evaluation]
         self.right = np.array([text in references[i] for i, text in zip(self.word, self.text)])
 
