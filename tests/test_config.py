@@ -25,6 +25,9 @@ def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
     assert (recipe.task, recipe.best_metric) == ("translation", "bleu")  # the task's first metric by default
     assert load_recipe(path, ["training.best_metric=chrf"]).best_metric == "chrf"
     assert load_recipe(path, ["data.corpus=cmudict", "training.best_metric=per"]).best_metric == "per"
+    # a pronunciation lexicon in a tsv file is scored as G2P when data.task says so
+    assert (load_recipe(path, ["data.task=g2p"]).task, load_recipe(path, ["data.task=g2p"]).best_metric) == (
+        "g2p", "wer")
 
 
 @pytest.mark.parametrize("text, overrides, expected", [
@@ -40,6 +43,7 @@ def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
      "source_tokenizer.vocab_size: wordpiece needs a vocabulary size (e.g. 8000), got None"),
     ("data:\n  corpus: cmu\n", [], "data.corpus: expected one of 'tsv', 'bitext', 'cmudict', 'ding', got 'cmu'"),
     ("name: x\n", ["data.direction=de_en"], "data.direction: expected one of 'de-en', 'en-de', got 'de_en'"),
+    ("name: x\n", ["data.task=G2P"], "data.task: expected one of 'g2p', 'translation', got 'G2P'"),
     ("name: x\n", ["training.best_metric=wer"],
      "training.best_metric (a translation recipe): expected one of 'bleu', 'chrf', got 'wer'"),
     ("name: x\n", ["training.strategy=mirror"], "training.strategy: expected one of 'auto', 'default', 'mirrored'"),

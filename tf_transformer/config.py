@@ -21,7 +21,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")  # training.
 CORPORA = ("tsv", "bitext", "cmudict", "ding")  # data.corpus (tf_transformer.data.corpora)
 DIRECTIONS = ("de-en", "en-de")  # data.direction of the ding corpus
 # task -> its dev metrics; the first picks the best checkpoint and drives early stopping unless training.best_metric
-# names the other (the task: "g2p" for the cmudict corpus, else "translation"; see Recipe.task)
+# names the other (the task: data.task, or by default "g2p" for the cmudict corpus, else "translation"; Recipe.task)
 TASK_METRICS = {"g2p": ("wer", "per"), "translation": ("bleu", "chrf")}
 TOKENIZER_KINDS = ("wordpiece", "sentencepiece", "char", "whitespace")  # <side>_tokenizer.kind (tf_transformer.text)
 # training.mixed_precision value -> the Keras dtype policy it sets ("auto": the machine's fast one, chosen when
@@ -268,6 +268,9 @@ class DataConfig:
         shuffle_buffer: pairs bucketed together (a pool); every epoch first shuffles all pairs, seeded.
         limit: read at most this many training pairs (None = all).
         seed: shuffling seed.
+        task: how dev and test outputs are scored: "g2p" (word and phoneme error rates; a source is right if its
+            output matches any of its references) or "translation" (BLEU, chrF). None = "g2p" for cmudict, else
+            "translation"; set "g2p" for a pronunciation lexicon of your own in a tsv file.
     """
 
     corpus: str = "tsv"
@@ -282,10 +285,13 @@ class DataConfig:
     shuffle_buffer: int = 100_000
     limit: typing.Optional[int] = None
     seed: int = 1234
+    task: typing.Optional[str] = None
 
     def __post_init__(self):
         check_choice("data.corpus", self.corpus, CORPORA)
         check_choice("data.direction", self.direction, DIRECTIONS)
+        if self.task is not None:
+            check_choice("data.task", self.task, tuple(TASK_METRICS))
 
 
 @dataclasses.dataclass
@@ -424,8 +430,9 @@ class Recipe:
 
     @property
     def task(self):
-        """"g2p" for the CMU dictionary (scored by WER/PER), else "translation" (BLEU/chrF)."""
-        return "g2p" if self.data.corpus == "cmudict" else "translation"
+        """How outputs are scored: data.task, or by default "g2p" for the CMU dictionary (WER/PER), else
+        "translation" (BLEU/chrF)."""
+        return self.data.task or ("g2p" if self.data.corpus == "cmudict" else "translation")
 
     @property
     def best_metric(self):

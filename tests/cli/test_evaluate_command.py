@@ -43,6 +43,34 @@ def test_greedy_row_scores_what_translate_outputs(trained_run, tmp_path, capsys)
             assert row[f"{label} exact"] == str(int(row[label] in references))
 
 
+def test_data_task_g2p_scores_a_tsv_run_by_word_and_phoneme_error(trained_run, tmp_path, capsys):
+    """A pronunciation lexicon in a tsv file (`data.task: g2p`) is scored as the CMU dictionary is: WER and PER of
+    the greedy outputs, a source right if its output matches any of its references."""
+    import shutil
+
+    from tf_transformer.config import load_recipe, save_recipe
+    from tf_transformer.data import load_corpus
+    from tf_transformer.evaluation import g2p_scores
+    from tf_transformer.run_dir import RunPaths
+
+    run_dir = tmp_path / "lexicon_run"
+    shutil.copytree(trained_run["run_dir"], run_dir)
+    recipe_path = RunPaths(str(run_dir)).recipe
+    save_recipe(load_recipe(recipe_path, ["data.task=g2p"]), recipe_path)
+    summary, outputs = tmp_path / "scores.json", tmp_path / "outputs.tsv"
+    assert main(["evaluate", "--run-dir", str(run_dir), "--split", "dev", "--limit", "8", "--beam-size", "1",
+                 "--json", str(summary), "--output", str(outputs), "--quiet"]) == 0
+    assert "wer" in capsys.readouterr().out
+    result = json.loads(summary.read_text(encoding="utf-8"))
+    with open(outputs, encoding="utf-8", newline="") as file:
+        greedy = [row["greedy"] for row in csv.DictReader(file, delimiter="\t")]
+    grouped = load_corpus(trained_run["recipe"].data).grouped("dev")[:8]
+    expected = g2p_scores(greedy, [references for _, references in grouped])
+    assert result["task"] == "g2p" and "bleu" not in result["results"][0]
+    assert (result["results"][0]["wer"], result["results"][0]["per"]) == pytest.approx(
+        (expected["wer"], expected["per"]))
+
+
 def test_an_export_scores_like_its_run_directory(trained_run, tmp_path, capsys):
     results = {}
     for option, path in (("--run-dir", trained_run["run_dir"]), ("--model", trained_run["model_dir"])):
