@@ -7,11 +7,12 @@ pronunciation), with w chosen on dev and then, with --test, read once on test.
 
 An experiment for the quality issue (how much do the neural and the joint n-gram model know that the other does
 not?), not a package feature, and not a Transformer-only result: the combined row uses the baseline it is compared
-with. RUN_DIR is a G2P run on the CMU dictionary (or its `average` output); with several, the Transformer feature
-is their mean log-probability (an ensemble) and each proposes its beam. A --right-to-left run is the recipe trained
-on the tsv corpus --write-reversed writes (every pronunciation reversed, the same split); it proposes and scores
-pronunciations read backwards. Phonetisaurus is trained as bench/g2p_baseline.py does, on the same training words
-(~3 minutes).
+with. RUN_DIR is a G2P run on the CMU dictionary (or its `average` output, or a run on a tsv corpus with
+`data.task: g2p` whose dev and test words are the dictionary's, as bench/g2p_pseudo_label.py writes); with several,
+the Transformer feature is their mean log-probability (an ensemble) and each proposes its beam. A --right-to-left
+run is the recipe trained on the tsv corpus --write-reversed writes (every pronunciation reversed, the same split);
+it proposes and scores pronunciations read backwards. Phonetisaurus is trained as bench/g2p_baseline.py does, on
+the dictionary's training words (~3 minutes).
 
 Candidates: each Transformer's beam search (--beam, all its hypotheses) and Phonetisaurus' --nbest best paths.
 Features: the Transformers' mean teacher-forced log-probability of each candidate (its tokens and [END], no
@@ -23,6 +24,7 @@ combination, and the oracle (right if any candidate is). WER/PER from
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -50,9 +52,14 @@ PENALTIES = [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0, 24.0, np.inf]
 
 
 def transformer_log_probs(run, sources, targets, batch_size=1024):
-    """log P(target | source) under run.model, teacher-forced: float64 [N] for N (source, target) strings."""
+    """log P(target | source) under run.model, teacher-forced: float64 [N] for N (source, target) strings.
+
+    The pairs are scored in order of length, so a batch pads little (in file order a batch of 1024 pads to its
+    longest word: 3-4x the work on a word list)."""
     source_ids = run.source_tokenizer.tokenize(tf.constant(sources))
     target_ids = run.target_tokenizer.tokenize(tf.constant(targets))
+    order = np.lexsort((target_ids.row_lengths().numpy(), source_ids.row_lengths().numpy()))
+    source_ids, target_ids = tf.gather(source_ids, order), tf.gather(target_ids, order)
 
     @tf.function(reduce_retracing=True)
     def score(source, target):  # ragged [B, None] each -> [B]
@@ -63,8 +70,9 @@ def transformer_log_probs(run, sources, targets, batch_size=1024):
         token_log_probs = tf.gather(tf.nn.log_softmax(tf.cast(logits, tf.float32)), target_out, batch_dims=2)
         return tf.reduce_sum(tf.where(target_out != PAD_ID, token_log_probs, 0.0), axis=1)
 
-    return np.concatenate([score(source_ids[begin:begin + batch_size], target_ids[begin:begin + batch_size]).numpy()
-                           for begin in range(0, len(sources), batch_size)]).astype(np.float64)
+    scores = np.concatenate([score(source_ids[begin:begin + batch_size], target_ids[begin:begin + batch_size])
+                             .numpy() for begin in range(0, len(sources), batch_size)]).astype(np.float64)
+    return scores[np.argsort(order)]
 
 
 def reverse(pronunciation):
@@ -79,7 +87,7 @@ def write_reversed(path):
     with open(path, "w", encoding="utf-8") as file:
         file.writelines(f"{word}\t{reverse(pronunciation)}\n" for word, pronunciation in pairs)
     print(f"wrote {len(pairs)} reversed pronunciations to {path}; train a right-to-left run on it with "
-          f"--set data.corpus=tsv --set data.path={path}")
+          f"--set data.corpus=tsv --set data.path={path} --set data.task=g2p")
 
 
 class Candidates:
@@ -172,10 +180,11 @@ def main():
             runs.append((load_run(run_dir), backward))
         except TransformerError as error:
             sys.exit(f"error: {error}")
-        if not backward and runs[-1][0].recipe.data.corpus != "cmudict":
-            sys.exit(f"error: {run_dir}: trained on {runs[-1][0].recipe.data.corpus!r}; give G2P runs on cmudict "
-                     "(a run on reversed pronunciations goes after --right-to-left)")
-    corpus = load_corpus(runs[0][0].recipe.data)
+        if not backward and runs[-1][0].recipe.task != "g2p":
+            sys.exit(f"error: {run_dir}: a {runs[-1][0].recipe.task} run; give G2P runs (cmudict, or a tsv lexicon "
+                     "with data.task: g2p; a run on reversed pronunciations goes after --right-to-left)")
+    # the CMU dictionary's split, whatever corpus a run trained on (a student's tsv holds more training words)
+    corpus = load_corpus(dataclasses.replace(runs[0][0].recipe.data, corpus="cmudict", path=None, task=None))
     environment = phonetisaurus_environment()
     translators = [Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=args.beam,
                               n_best=args.beam, length_penalty=run.recipe.decoding.length_penalty)
