@@ -92,6 +92,11 @@ def main():
     args = parser.parse_args()
     if min(args.beam, args.limit or 1) < 1:
         parser.error("--beam and --limit must be at least 1")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    problem = "it is a directory" if os.path.isdir(args.output) else \
+        None if os.path.isdir(folder) else f"no folder {folder}"
+    if problem:  # found out now, not after minutes of labeling
+        sys.exit(f"error: {args.output}: cannot write the corpus there ({problem}); check the path")
     try:
         runs = [(load_run(run_dir), False) for run_dir in args.run_dirs]
         runs += [(load_run(run_dir), True) for run_dir in args.right_to_left]
