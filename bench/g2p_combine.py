@@ -143,13 +143,34 @@ class Candidates:
         return texts
 
 
+def add_run_arguments(parser, nargs):
+    """RUN_DIR ... (left to right) and --right-to-left RUN_DIR (repeatable): the Transformers of an ensemble."""
+    parser.add_argument("run_dirs", nargs=nargs, metavar="RUN_DIR",
+                        help="trained G2P run directories (or their `average` output); several form an ensemble")
+    parser.add_argument("--right-to-left", action="append", default=[], metavar="RUN_DIR",
+                        help="a run trained on reversed pronunciations (bench/g2p_combine.py --write-reversed); "
+                             "joins the ensemble")
+
+
+def load_runs(run_dirs, right_to_left):
+    """[(loaded run, reads right to left)] for the left-to-right `run_dirs` and the `right_to_left` ones; a one-line
+    exit for a directory that is not a run, or a left-to-right run that is not G2P."""
+    runs = []
+    for run_dir, backward in [(path, False) for path in run_dirs] + [(path, True) for path in right_to_left]:
+        try:
+            runs.append((load_run(run_dir), backward))
+        except TransformerError as error:
+            sys.exit(f"error: {error}")
+        if not backward and runs[-1][0].recipe.task != "g2p":
+            sys.exit(f"error: {run_dir}: a {runs[-1][0].recipe.task} run; give G2P runs (cmudict, or a tsv lexicon "
+                     "with data.task: g2p; a run on reversed pronunciations goes after --right-to-left)")
+    return runs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
-                        help="trained G2P run directories (or their `average` output); several form an ensemble")
-    parser.add_argument("--right-to-left", action="append", default=[], metavar="RUN_DIR",
-                        help="a run trained on reversed pronunciations (see --write-reversed); joins the ensemble")
+    add_run_arguments(parser, nargs="*")
     parser.add_argument("--write-reversed", metavar="TSV",
                         help="write the CMU dictionary as word<TAB>reversed pronunciation (a tsv corpus with the "
                              "same split) for training a right-to-left run, and exit")
@@ -173,16 +194,7 @@ def main():
         return
     if not args.run_dirs:
         parser.error("give at least one left-to-right RUN_DIR")
-    runs = []  # (run, reads right to left)
-    for run_dir, backward in [(run_dir, False) for run_dir in args.run_dirs] + [
-            (run_dir, True) for run_dir in args.right_to_left]:
-        try:
-            runs.append((load_run(run_dir), backward))
-        except TransformerError as error:
-            sys.exit(f"error: {error}")
-        if not backward and runs[-1][0].recipe.task != "g2p":
-            sys.exit(f"error: {run_dir}: a {runs[-1][0].recipe.task} run; give G2P runs (cmudict, or a tsv lexicon "
-                     "with data.task: g2p; a run on reversed pronunciations goes after --right-to-left)")
+    runs = load_runs(args.run_dirs, args.right_to_left)
     # the CMU dictionary's split, whatever corpus a run trained on (a student's tsv holds more training words)
     corpus = load_corpus(dataclasses.replace(runs[0][0].recipe.data, corpus="cmudict", path=None, task=None))
     environment = phonetisaurus_environment()

@@ -27,11 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from g2p_combine import reverse, transformer_log_probs  # noqa: E402
+from g2p_combine import add_run_arguments, load_runs, reverse, transformer_log_probs  # noqa: E402
 
 from tf_transformer.data.corpora import DING_DEFAULT_PATH, cmudict_path, read_cmudict, read_ding, split_of  # noqa: E402
 from tf_transformer.errors import TransformerError  # noqa: E402
-from tf_transformer.run_dir import load_run  # noqa: E402
 from tf_transformer.translation import Translator  # noqa: E402
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -80,10 +79,7 @@ def label(words, runs, beam, batch_size=256):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                        help="trained G2P run directories on cmudict (or their `average` output): the teachers")
-    parser.add_argument("--right-to-left", action="append", default=[], metavar="RUN_DIR",
-                        help="a teacher trained on reversed pronunciations (bench/g2p_combine.py --write-reversed)")
+    add_run_arguments(parser, nargs="+")  # the teachers
     parser.add_argument("--output", required=True, metavar="TSV", help="the tsv corpus to write")
     parser.add_argument("--words", metavar="FILE",
                         help=f"words to label, one a line (default: the English words of {DING_DEFAULT_PATH})")
@@ -97,9 +93,8 @@ def main():
         None if os.path.isdir(folder) else f"no folder {folder}"
     if problem:  # found out now, not after minutes of labeling
         sys.exit(f"error: {args.output}: cannot write the corpus there ({problem}); check the path")
+    runs = load_runs(args.run_dirs, args.right_to_left)
     try:
-        runs = [(load_run(run_dir), False) for run_dir in args.run_dirs]
-        runs += [(load_run(run_dir), True) for run_dir in args.right_to_left]
         pairs, _ = read_cmudict(cmudict_path())
         words = file_words(args.words) if args.words else ding_words()
     except TransformerError as error:
