@@ -80,6 +80,30 @@ def reverse(pronunciation):
     return " ".join(pronunciation.split()[::-1])
 
 
+def make_translators(runs, beam):
+    """A beam-search `Translator` per run (--beam hypotheses each, the run's own length penalty), made once: each
+    traces its decoding on first use."""
+    return [Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=beam, n_best=beam,
+                       length_penalty=run.recipe.decoding.length_penalty) for run, _ in runs]
+
+
+def ensemble_beams(translators, runs, words, batch_size=256):
+    """Each run's beam over `words`: per run, each word's [(text, score)] hypotheses in reading order (a right-to-left
+    run's turned back). runs: [(loaded run, reads right to left)], paired with `translators`."""
+    beams = []
+    for translator, (_, backward) in zip(translators, runs):
+        found = translator.translate(words, batch_size=batch_size, progress=True)
+        beams.append([[(reverse(text), score) for text, score in best] for best in found] if backward else found)
+    return beams
+
+
+def ensemble_log_probs(runs, sources, texts):
+    """The runs' mean teacher-forced log P(text | source) (a right-to-left run scores the text reversed): float64
+    [N] for N (source, text) strings."""
+    return np.mean([transformer_log_probs(run, sources, [reverse(text) for text in texts] if backward else texts)
+                    for run, backward in runs], axis=0)
+
+
 def write_reversed(path):
     """Write the CMU dictionary (stress removed) as a tsv corpus of word<TAB>reversed pronunciation. Its split keys
     are the words, as the cmudict corpus', so a run on it trains, tunes and tests on the same words."""
@@ -115,9 +139,7 @@ class Candidates:
         self.word, self.ngram = np.array(self.word), np.array(ngram_scores)
         self.from_transformer = np.array(from_transformer)
         self.starts = np.flatnonzero(np.r_[True, self.word[1:] != self.word[:-1]])
-        sources = [evaluation[i][0] for i in self.word]
-        self.neural = np.mean([transformer_log_probs(run, sources, [reverse(text) for text in self.text] if backward
-                                                     else self.text) for run, backward in runs], axis=0)
+        self.neural = ensemble_log_probs(runs, [evaluation[i][0] for i in self.word], self.text)
         references = [set(options) for _, options in evaluation]
         self.right = np.array([text in references[i] for i, text in zip(self.word, self.text)])
 
@@ -198,9 +220,7 @@ def main():
     # the CMU dictionary's split, whatever corpus a run trained on (a student's tsv holds more training words)
     corpus = load_corpus(dataclasses.replace(runs[0][0].recipe.data, corpus="cmudict", path=None, task=None))
     environment = phonetisaurus_environment()
-    translators = [Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=args.beam,
-                              n_best=args.beam, length_penalty=run.recipe.decoding.length_penalty)
-                   for run, _ in runs]
+    translators = make_translators(runs, args.beam)
     candidates = {}
     with tempfile.TemporaryDirectory(prefix="g2p_combine_") as directory:
         start = time.perf_counter()
@@ -210,10 +230,8 @@ def main():
             evaluation = corpus.grouped(split)[:args.limit]
             words = [word for word, _ in evaluation]
             ngram = predict(words, model, directory, environment, nbest=args.nbest)
-            beams = [translator.translate(words, batch_size=256, progress=True) for translator in translators]
-            beams = [[[(reverse(text), score) for text, score in best] for best in beam] if backward else beam
-                     for beam, (_, backward) in zip(beams, runs)]
-            candidates[split] = (evaluation, Candidates(evaluation, beams, ngram, runs))
+            candidates[split] = (evaluation, Candidates(evaluation, ensemble_beams(translators, runs, words), ngram,
+                                                        runs))
             print(f"{split}: {len(candidates[split][1].text) / len(words):.1f} candidates a word", flush=True)
 
     dev = candidates["dev"][1]

@@ -27,11 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from g2p_combine import add_run_arguments, load_runs, reverse, transformer_log_probs  # noqa: E402
+from g2p_combine import add_run_arguments, ensemble_beams, ensemble_log_probs, load_runs, make_translators  # noqa: E402
 
 from tf_transformer.data.corpora import DING_DEFAULT_PATH, cmudict_path, read_cmudict, read_ding, split_of  # noqa: E402
 from tf_transformer.errors import TransformerError  # noqa: E402
-from tf_transformer.translation import Translator  # noqa: E402
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
@@ -56,19 +55,13 @@ def unlabeled(words, known, vocabulary, max_length):
             and len(word) <= max_length and set(word) <= vocabulary]
 
 
-def label(words, runs, beam, batch_size=256):
+def label(words, runs, beam):
     """Each word's pronunciation by the ensemble: the candidate of the runs' beams with the highest mean
     teacher-forced log-probability. runs: [(loaded run, reads right to left)]. Returns [str] (one per word)."""
-    candidates = [dict() for _ in words]
-    for run, backward in runs:
-        translator = Translator(run.model, run.source_tokenizer, run.target_tokenizer, "beam", beam_size=beam,
-                                n_best=beam, length_penalty=run.recipe.decoding.length_penalty)
-        for index, best in enumerate(translator.translate(words, batch_size=batch_size, progress=True)):
-            candidates[index].update(dict.fromkeys(reverse(text) if backward else text for text, _ in best if text))
-    flat = [(index, text) for index, found in enumerate(candidates) for text in found]
-    sources, texts = [words[index] for index, _ in flat], [text for _, text in flat]
-    scores = np.mean([transformer_log_probs(run, sources, [reverse(text) for text in texts] if backward else texts)
-                      for run, backward in runs], axis=0)
+    beams = ensemble_beams(make_translators(runs, beam), runs, words)
+    flat = [(index, text) for index in range(len(words))
+            for text in dict.fromkeys(text for found in beams for text, _ in found[index] if text)]
+    scores = ensemble_log_probs(runs, [words[index] for index, _ in flat], [text for _, text in flat])
     labels, best = [""] * len(words), np.full(len(words), -np.inf)
     for (index, text), score in zip(flat, scores):
         if score > best[index]:
@@ -88,11 +81,11 @@ def main():
     args = parser.parse_args()
     if min(args.beam, args.limit or 1) < 1:
         parser.error("--beam and --limit must be at least 1")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    problem = "it is a directory" if os.path.isdir(args.output) else \
-        None if os.path.isdir(folder) else f"no folder {folder}"
-    if problem:  # found out now, not after minutes of labeling
-        sys.exit(f"error: {args.output}: cannot write the corpus there ({problem}); check the path")
+    folder = os.path.dirname(os.path.abspath(args.output))  # checked now, not after minutes of labeling
+    if os.path.isdir(args.output):
+        sys.exit(f"error: {args.output}: cannot write the corpus there (it is a directory); check the path")
+    if not os.path.isdir(folder):
+        sys.exit(f"error: {args.output}: cannot write the corpus there (no folder {folder}); check the path")
     runs = load_runs(args.run_dirs, args.right_to_left)
     try:
         pairs, _ = read_cmudict(cmudict_path())
