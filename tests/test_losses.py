@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, UnsmoothedEvaluation
+from tf_transformer.losses import MaskedAccuracy, MaskedCrossEntropy, TokenLoss
 
 
 def _log_softmax(x):
@@ -33,7 +33,7 @@ def test_loss_is_label_smoothed_cross_entropy_with_the_mass_on_real_ids_only(rng
 def test_validation_loss_is_the_unsmoothed_negative_log_likelihood(rng):
     import keras
 
-    class Model(UnsmoothedEvaluation, keras.Model):
+    class Model(TokenLoss, keras.Model):
         def __init__(self):
             super().__init__()
             self.embedding = keras.layers.Embedding(7, 7)

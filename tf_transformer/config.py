@@ -334,6 +334,10 @@ class TrainingConfig:
         evaluate_max_examples: dev examples decoded for the metric, evenly spaced over the split (so they span
             it: the CMU dictionary is alphabetical).
         seed: weights and dropout seed.
+        teachers: trained run directories whose mean next-token distributions become soft targets
+            (`tf_transformer.distillation`); they must share this run's vocabularies. Empty = no distillation.
+        distillation_weight: α, the teachers' share of the training loss (the reference keeps 1 - α).
+        distillation_top_k: ids of the teachers' distribution kept per target position.
     """
 
     epochs: int = 10
@@ -355,6 +359,9 @@ class TrainingConfig:
     evaluate_every_epochs: int = 1
     evaluate_max_examples: int = 500
     seed: int = 1234
+    teachers: list[str] = dataclasses.field(default_factory=list)
+    distillation_weight: float = 0.5
+    distillation_top_k: int = 8
 
     def __post_init__(self):
         check_choice("training.decay", self.decay, DECAYS)
@@ -372,6 +379,11 @@ class TrainingConfig:
         if self.keep_checkpoints < 0:
             raise ConfigError(f"training.keep_checkpoints: expected 0 (no per-epoch checkpoints) or more, got "
                               f"{self.keep_checkpoints}")
+        if not 0.0 <= self.distillation_weight <= 1.0:
+            raise ConfigError(f"training.distillation_weight: expected a share from 0 to 1, got "
+                              f"{self.distillation_weight}")
+        if self.distillation_top_k < 1:
+            raise ConfigError(f"training.distillation_top_k: expected 1 or more ids, got {self.distillation_top_k}")
 
 
 @dataclasses.dataclass

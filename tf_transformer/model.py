@@ -15,7 +15,7 @@ from tf_transformer.layers.encoder import Encoder
 from tf_transformer.layers.options import LayerOptions
 from tf_transformer.layers.packing import Packing
 from tf_transformer.layers.projection import Projection
-from tf_transformer.losses import UnsmoothedEvaluation
+from tf_transformer.losses import TokenLoss
 
 
 class Decoded(NamedTuple):
@@ -46,12 +46,13 @@ class DecodedStep(NamedTuple):
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
-class Transformer(UnsmoothedEvaluation, MultiWorkerFitFix, keras.Model):
+class Transformer(TokenLoss, MultiWorkerFitFix, keras.Model):
     """Encoder–decoder Transformer returning next-token logits.
 
     `MultiWorkerFitFix` (tf_transformer/distribute.py) lets stock `fit`/`evaluate` run under
-    MultiWorkerMirroredStrategy; it changes nothing under other strategies. `UnsmoothedEvaluation`
-    (tf_transformer/losses.py) makes `evaluate` and `val_loss` the unsmoothed per-token NLL.
+    MultiWorkerMirroredStrategy; it changes nothing under other strategies. `TokenLoss`
+    (tf_transformer/losses.py) makes `evaluate` and `val_loss` the unsmoothed per-token NLL, and mixes teachers'
+    soft targets into the training loss when the batches bring them (`tf_transformer.distillation`).
 
     Args:
         config: a `ModelConfig` (or its dict form).

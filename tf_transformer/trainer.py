@@ -30,6 +30,7 @@ from tf_transformer.callbacks import (
 )
 from tf_transformer.config import save_recipe
 from tf_transformer.data import load_corpus, make_dataset
+from tf_transformer.distillation import Teachers
 from tf_transformer.errors import ConfigError
 from tf_transformer.evaluation import LOWER_IS_BETTER
 from tf_transformer.export.saved_model import export_loaded
@@ -47,9 +48,10 @@ def compile_model(model, training, target_num_tokens=None, total_steps=None):
     """Compile a built `Transformer` for `fit` as every training run does (bench/train.py times the same).
 
     Adam on the recipe's learning-rate schedule (`default_optimizer`; `total_steps`, the run's optimizer updates, is
-    needed by `decay: cosine`), the label-smoothed `MaskedCrossEntropy` (its mass on the
-    `target_num_tokens` real ids of the target tokenizer; None = every id), `MaskedAccuracy` and `TokenCount`
-    metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the strategy's scope.
+    needed by `decay: cosine`), the label-smoothed `MaskedCrossEntropy` (its mass on the `target_num_tokens` real
+    ids of the target tokenizer, None = every id; the recipe's distillation weight), `MaskedAccuracy` and
+    `TokenCount` metrics, and the `TrainingConfig`'s steps_per_execution and jit_compile. Call it inside the
+    strategy's scope.
     """
     if training.decay == "cosine" and (total_steps or 0) <= training.warmup_steps:
         raise ConfigError(f"training.decay: cosine decays after training.warmup_steps={training.warmup_steps}, but "
@@ -58,7 +60,8 @@ def compile_model(model, training, target_num_tokens=None, total_steps=None):
     model.compile(optimizer=default_optimizer(model.config.d_model, training.warmup_steps,
                                               training.learning_rate_scale, training.clipnorm, training.decay,
                                               total_steps),
-                  loss=MaskedCrossEntropy(training.label_smoothing, target_num_tokens),
+                  loss=MaskedCrossEntropy(training.label_smoothing, target_num_tokens,
+                                          distillation_weight=training.distillation_weight),
                   metrics=[MaskedAccuracy(), TokenCount()],
                   steps_per_execution=training.steps_per_execution, jit_compile=training.jit_compile)
     model.optimizer.build(model.trainable_variables)  # before fit: otherwise the train step traces twice
@@ -96,13 +99,16 @@ def train(recipe, run_dir, verbose=True):
         save_recipe(recipe, paths.recipe)
     config = recipe.model_config(source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     task, replicas = recipe.task, strategy.num_replicas_in_sync
+    teachers = recipe.training.teachers and Teachers(recipe.training.teachers, source_tokenizer, target_tokenizer,
+                                                     recipe.training.distillation_top_k, verbose and chief)
 
     def dataset(split, seed=recipe.data.seed, training=False, repeat=False, skip=0):
         data_config = dataclasses.replace(recipe.data, seed=seed)
 
         def build(input_context=None):
             ds = make_dataset(corpus.splits[split], source_tokenizer, target_tokenizer, data_config,
-                              training=training, input_context=input_context)
+                              training=training, input_context=input_context,
+                              teachers=teachers if training else None)
             # `skip` steps: a batch per replica this input pipeline feeds (one per worker under multi-worker)
             per_step = input_context.num_replicas_in_sync // input_context.num_input_pipelines \
                 if input_context else 1

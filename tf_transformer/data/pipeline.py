@@ -67,7 +67,7 @@ def bucket_boundaries(max_length):
 
 
 def make_dataset(pairs, source_tokenizer, target_tokenizer, config: DataConfig, training=True, input_context=None,
-                 bucketing=True):
+                 bucketing=True, teachers=None):
     """Batches of token ids for `model.fit` from (source, target) text pairs.
 
     Args:
@@ -143,7 +143,8 @@ def make_dataset(pairs, source_tokenizer, target_tokenizer, config: DataConfig, 
     batches = indices.batch(max(1, config.shuffle_buffer)).map(plan).unbatch()
     if training:
         batches = batches.shuffle(_BATCH_SHUFFLE_BUFFER, seed=config.seed + 1, reshuffle_each_iteration=True)
-    dataset = batches.map(_assemble(sources, targets), num_parallel_calls=tf.data.AUTOTUNE)
+    soft = teachers.soft_targets(sources, targets) if teachers is not None else None
+    dataset = batches.map(_assemble(sources, targets, soft), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
     dataset.length_report = report
     return dataset
@@ -195,8 +196,9 @@ def _batch_plan(keys, order_keys, batch_sizes):
     return plan
 
 
-def _assemble(sources, targets):
-    """A function: indices [B] -> ((source_ids [B, S], target_in [B, T]), target_out [B, T]), 0-padded."""
+def _assemble(sources, targets, soft=None):
+    """A function: indices [B] -> ((source_ids [B, S], target_in [B, T]), target_out [B, T]), 0-padded; with the
+    teachers' `soft` (ids, probabilities) ragged [N, None, k], the labels are the dict `make_dataset` describes."""
 
     @tf.autograph.experimental.do_not_convert
     def assemble(indices):
@@ -207,7 +209,11 @@ def _assemble(sources, targets):
         end = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(END_ID, tf.int32)))
         target_in = tf.concat([start, target], axis=1).to_tensor(PAD_ID)
         target_out = tf.concat([target, end], axis=1).to_tensor(PAD_ID)
-        return (source.to_tensor(PAD_ID), target_in), target_out
+        if soft is None:
+            return (source.to_tensor(PAD_ID), target_in), target_out
+        ids, probabilities = (tf.gather(values, indices).to_tensor(0) for values in soft)
+        return (source.to_tensor(PAD_ID), target_in), {"target": target_out, "teacher_ids": ids,
+                                                       "teacher_probabilities": probabilities}
 
     return assemble
 
