@@ -74,3 +74,41 @@ def test_accuracy_counts_only_real_tokens():
     metric = MaskedAccuracy()
     metric.update_state(labels, logits)
     assert float(metric.result()) == 0.5
+
+
+def test_distillation_mixes_the_reference_and_the_teachers_distribution_over_real_tokens(rng):
+    """(1 - α)·label-smoothed NLL of the reference + α·cross-entropy against the teachers' top-k distribution; the
+    teachers' padding positions (id 0, probability 0) and the labels' padding add nothing, and metrics read the
+    reference of the labels' dict."""
+    import keras
+
+    logits = rng.normal(size=(2, 4, 7)).astype("float32")
+    labels = np.array([[4, 1, 3, 0], [4, 3, 0, 0]])
+    teacher_ids = rng.integers(1, 7, size=(2, 4, 3))
+    teacher_probabilities = rng.dirichlet(np.ones(3), size=(2, 4)).astype("float32")
+    teacher_probabilities[labels == 0], teacher_ids[labels == 0] = 0.0, 0
+    log_probs = _log_softmax(logits.astype("float64"))
+    real = labels != 0
+    smoothed = 0.9 * -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0] \
+        + 0.1 * -log_probs[..., [1, 3, 4, 5, 6]].mean(-1)
+    soft = -(teacher_probabilities * np.take_along_axis(log_probs, teacher_ids, -1)).sum(-1)
+    expected = ((0.7 * smoothed + 0.3 * soft) * real).sum() / real.sum()
+    loss = MaskedCrossEntropy(0.1, distillation_weight=0.3)
+    assert math.isclose(float(loss.token_mean(labels, logits, 0.1, (teacher_ids, teacher_probabilities))), expected,
+                        rel_tol=1e-5)
+    assert MaskedCrossEntropy.from_config(loss.get_config()).distillation_weight == 0.3
+
+    class Model(TokenLoss, keras.Model):
+        def call(self, ids):
+            return ids
+
+    model = Model()
+    model.compile(optimizer="sgd", loss=loss, metrics=[MaskedAccuracy()])
+    batch = {"target": labels, "teacher_ids": teacher_ids, "teacher_probabilities": teacher_probabilities}
+    assert math.isclose(float(model.compute_loss(None, batch, logits, training=True)), expected, rel_tol=1e-5)
+    # validation ignores the teachers: the unsmoothed NLL of the reference
+    assert math.isclose(float(model.compute_loss(None, batch, logits, training=False)),
+                        float(MaskedCrossEntropy(0.0)(labels, logits)), rel_tol=1e-5)
+    reference = MaskedAccuracy()
+    reference.update_state(labels, logits)
+    assert math.isclose(float(model.compute_metrics(None, batch, logits)["accuracy"]), float(reference.result()))

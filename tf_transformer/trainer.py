@@ -87,7 +87,6 @@ def train(recipe, run_dir, verbose=True):
         raise ConfigError("training.max_minutes: not with the multi_worker strategy (each worker would time its own "
                           "epochs, and they must stop at the same one); set training.epochs instead")
     strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
-    keras.utils.set_random_seed(recipe.training.seed)
     paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
     # what every worker logs goes to its own log; only the chief draws a progress bar
     os.makedirs(paths.root, exist_ok=True)
@@ -99,8 +98,8 @@ def train(recipe, run_dir, verbose=True):
         save_recipe(recipe, paths.recipe)
     config = recipe.model_config(source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     task, replicas = recipe.task, strategy.num_replicas_in_sync
-    teachers = recipe.training.teachers and Teachers(recipe.training.teachers, source_tokenizer, target_tokenizer,
-                                                     recipe.training.distillation_top_k, verbose and chief)
+    teachers = Teachers(recipe.training.teachers, source_tokenizer, target_tokenizer,
+                        recipe.training.distillation_top_k, verbose and chief) if recipe.training.teachers else None
 
     def dataset(split, seed=recipe.data.seed, training=False, repeat=False, skip=0):
         data_config = dataclasses.replace(recipe.data, seed=seed)
@@ -119,6 +118,7 @@ def train(recipe, run_dir, verbose=True):
                                                                         target_tokenizer, recipe, replicas)
     validation_steps = corpus.splits["dev"] and _count_steps(corpus, "dev", source_tokenizer, target_tokenizer,
                                                              recipe, replicas)
+    keras.utils.set_random_seed(recipe.training.seed)  # here: loading teachers draws from Keras' seed generator
     with distribute.dtype_policy(recipe.training.mixed_precision), strategy.scope():
         model = Transformer(config)
         model.build()
