@@ -196,7 +196,7 @@ def _coerce(hint, value, where):
         return from_dict(hint, value, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list ([a, b] in YAML and in --set), got {value!r}")
         (item,) = typing.get_args(hint)[:1] or (typing.Any,)
         return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is typing.Any:
