@@ -47,7 +47,8 @@ def test_empty_sections_are_defaults_and_take_overrides(tmp_path):
     ("name: x\n", ["training.best_metric=wer"],
      "training.best_metric (a translation recipe): expected one of 'bleu', 'chrf', got 'wer'"),
     ("name: x\n", ["training.strategy=mirror"], "training.strategy: expected one of 'auto', 'default', 'mirrored'"),
-    ("name: x\n", ["training.teachers=runs/g2p"], "training.teachers: expected a list ([a, b] in YAML and in --set), got 'runs/g2p'"),
+    ("name: x\n", ["training.teachers=runs/g2p"],
+     "training.teachers: expected a list ([a, b] in YAML and in --set), got 'runs/g2p'"),
     ("name: x\n", ["training.distillation_weight=1.5"], "training.distillation_weight: expected a share from 0 to 1"),
     ("name: x\n", ["training.distillation_top_k=0"], "training.distillation_top_k: expected 1 or more ids, got 0"),
 ])

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, START_ID
 from tf_transformer.errors import ConfigError, TransformerError
+from tf_transformer.run_dir import load_run
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ class Teachers:
     """
 
     def __init__(self, run_dirs, source_tokenizer, target_tokenizer, top_k=8, verbose=False):
-        from tf_transformer.run_dir import load_run  # run_dir imports the training callbacks, which need config
-
         self.top_k, self.verbose, self._cache = top_k, verbose, {}
         self.models = []
         for index, run_dir in enumerate(run_dirs):
