@@ -18,9 +18,11 @@ tokenizers, as the g2p recipes train on it. Two modes, every contestant measured
   `trainer.compile_model` (Noam Adam, label-smoothed `MaskedCrossEntropy`, `MaskedAccuracy`, `TokenCount`) on
   `make_dataset`'s length-bucketed batches of --tokens-per-batch tokens (the recipes' pipeline); "keras_hub":
   KerasHub's model with the plain compiled loss on `make_dataset(bucketing=False)`, random batches of the same
-  mean token count padded to their longest (how a KerasHub user batches). The first --batches batches of an
-  epoch are kept and cycled. The trainer's callbacks are left out: they act per epoch or every
-  `backup_every_steps` (200) steps.
+  mean token count padded to their longest (how a KerasHub user batches). "ours_distilled": "ours_unpacked" (the
+  recipes' `pack_tokens: false`) with `training.teachers`' per-step work: its batches carry top-8 soft targets
+  (random stand-ins for the teachers' distributions, whose one pass before training the trainer logs) and the loss
+  mixes them in with `distillation_weight` 0.5. The first --batches batches of an epoch are kept and cycled.
+  The trainer's callbacks are left out: they act per epoch or every `backup_every_steps` (200) steps.
 
 Tokens/s counts real (non-pad) source tokens plus real target_out tokens. FLOPs are analytic, forward + backward
 (= 3 × forward) over real tokens only, ignoring biases, norms, softmax and embedding gathers (width d, feed-forward
@@ -70,7 +72,7 @@ SHAPES = {
     "small": dict(overrides=dict(d_model=256, num_layers=3, num_heads=4, d_ff=1024), batch=256),
     "base": dict(overrides=dict(d_model=512, num_layers=6, num_heads=8, d_ff=2048), batch=64),
 }
-CONTESTANTS = ["ours", "ours_unpacked", "keras_hub", "keras_mha"]
+CONTESTANTS = ["ours", "ours_unpacked", "ours_distilled", "keras_hub", "keras_mha"]
 MAX_LENGTH = 24  # data.max_source_length / max_target_length of g2p_tiny
 PEAK_SIZE = 2048
 POLICIES = {"float32": None, "bfloat16": "bfloat16"}  # --precision -> training.mixed_precision
@@ -130,6 +132,23 @@ def fixed_dataset(pairs, source_tokenizer, target_tokenizer, batch, count, seed=
     return cycled(batches), batches
 
 
+class StandInTeachers:
+    """`distillation.Teachers`' interface with random top-k distributions: the per-step cost of distillation
+    without training teachers for a benchmark."""
+
+    def __init__(self, vocab_size, top_k=8):
+        self.vocab_size, self.top_k = vocab_size, top_k
+
+    def soft_targets(self, sources, targets):
+        lengths = targets.row_lengths() + 1
+        count = int(tf.reduce_sum(lengths))
+        rng = np.random.default_rng(0)
+        ids = rng.integers(1, self.vocab_size, (count, self.top_k)).astype(np.int32)
+        probabilities = rng.dirichlet(np.ones(self.top_k), count).astype(np.float32)
+        return (tf.RaggedTensor.from_row_lengths(ids, lengths),
+                tf.RaggedTensor.from_row_lengths(probabilities, lengths))
+
+
 def build_model(kind, config):
     keras.utils.set_random_seed(0)
     if kind.startswith("ours"):
@@ -153,7 +172,8 @@ def plain_compile(model, jit, spe):
 def batch_statistics(config, batches):
     """(real tokens, padding fraction, FLOPs) of a list of ((source, target_in), target_out) numpy batches."""
     real = total = flops = 0.0
-    for (source, _), target_out in batches:
+    for (source, _), labels in batches:
+        target_out = labels["target"] if isinstance(labels, dict) else labels  # distillation's labels are a dict
         source_lengths, target_lengths = (source != PAD_ID).sum(1), (target_out != PAD_ID).sum(1)
         real += source_lengths.sum() + target_lengths.sum()
         total += source.size + target_out.size
@@ -175,7 +195,8 @@ def main():
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--modes", nargs="+", default=["fixed", "trainer"], choices=["fixed", "trainer"])
     parser.add_argument("--models", nargs="+", default=list(CONTESTANTS), choices=list(CONTESTANTS),
-                        help="contestants of the fixed mode")
+                        help="contestants (ours_distilled runs in the trainer mode only, keras_mha in the fixed "
+                             "mode only)")
     parser.add_argument("--jit", nargs="+", default=["off"], choices=["off", "on"])
     parser.add_argument("--spe", nargs="+", type=int, default=[1], help="steps_per_execution values")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=list(POLICIES),
@@ -200,15 +221,22 @@ def main():
             dataset, batches = fixed_dataset(pairs, source_tokenizer, target_tokenizer, shape["batch"], args.batches)
             data["fixed"] = batch_statistics(config, batches)
             for kind, (precision, jit, spe) in itertools.product(args.models, variants):
+                if kind == "ours_distilled":  # the recipes' loss and batches only: trainer mode
+                    continue
                 with dtype_policy(POLICIES[precision]):
                     models[("fixed", kind, precision, jit, spe)] = (
                         plain_compile(build_model(kind, config), jit == "on", spe), dataset)
         if "trainer" in args.modes:
             data_config = DataConfig(corpus="cmudict", max_source_length=MAX_LENGTH, max_target_length=MAX_LENGTH,
                                      tokens_per_batch=args.tokens_per_batch)
-            for kind, bucketing in (("ours", True), ("ours_unpacked", True), ("keras_hub", False)):
+            for kind, bucketing in (("ours", True), ("ours_unpacked", True), ("ours_distilled", True),
+                                    ("keras_hub", False)):
+                if kind not in args.models:
+                    continue
+                teachers = StandInTeachers(target_tokenizer.vocab_size) if kind == "ours_distilled" else None
                 batches = list(make_dataset(pairs, source_tokenizer, target_tokenizer, data_config,
-                                            bucketing=bucketing).take(args.batches).as_numpy_iterator())
+                                            bucketing=bucketing, teachers=teachers)
+                               .take(args.batches).as_numpy_iterator())
                 dataset = cycled(batches)
                 data[("trainer", kind)] = batch_statistics(config, batches)
                 for precision, jit, spe in variants:
@@ -216,7 +244,8 @@ def main():
                         model = build_model(kind, config)
                         if kind.startswith("ours"):
                             compile_model(model, TrainingConfig(warmup_steps=4000, jit_compile=jit == "on",
-                                                                steps_per_execution=spe))
+                                                                steps_per_execution=spe,
+                                                                distillation_weight=0.5 if teachers else 0.0))
                         else:
                             plain_compile(model, jit == "on", spe)
                     models[("trainer", kind, precision, jit, spe)] = (model, dataset)
