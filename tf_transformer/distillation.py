@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, START_ID
 from tf_transformer.errors import ConfigError, TransformerError
-from tf_transformer.run_dir import load_run
+from tf_transformer.run_dir import check_run_dir, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,7 @@ class Teachers:
         self.models = []
         for index, run_dir in enumerate(run_dirs):
             where = f"training.teachers[{index}]"
-            try:
-                run = load_run(run_dir)
-            except TransformerError as error:
-                raise ConfigError(f"{where}: {error}") from None
+            run = _as_config_error(where, load_run, run_dir)
             for side, mine, theirs in (("source", source_tokenizer, run.source_tokenizer),
                                        ("target", target_tokenizer, run.target_tokenizer)):
                 if not same_vocabulary(mine, theirs):
@@ -123,6 +120,21 @@ class Teachers:
                          for model in self.models]) / len(self.models)
         top = tf.math.top_k(mean, k=min(self.top_k, mean.shape[-1]))
         return top.indices, top.values / tf.reduce_sum(top.values, axis=-1, keepdims=True)
+
+
+def check_teachers(run_dirs):
+    """The `ConfigError` `Teachers` would raise for a path that is not a run directory, without loading anything:
+    the trainer calls it before it writes into its own run directory."""
+    for index, run_dir in enumerate(run_dirs):
+        _as_config_error(f"training.teachers[{index}]", check_run_dir, run_dir)
+
+
+def _as_config_error(where, function, run_dir):
+    """`function(run_dir)`, its package errors raised again as one-line `ConfigError`s prefixed by `where`."""
+    try:
+        return function(run_dir)
+    except TransformerError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def same_vocabulary(tokenizer, other):

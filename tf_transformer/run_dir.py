@@ -63,18 +63,8 @@ def load_run(run_dir):
         ModelPathError: the directory is missing, an export (naming --model), or not a (finished or checkpointed)
             run directory, naming what is missing.
     """
-    paths = RunPaths(str(run_dir))
-    if not os.path.isdir(paths.root):
-        raise ModelPathError(f"{run_dir}: not a run directory (no such directory); pass the --run-dir of a "
-                             "`tf-transformer train` run")
-    if _is_export(paths.root):
-        raise ModelPathError(f"{run_dir}: this is an export, not a run directory; pass it as --model {run_dir}")
-    if not os.path.isfile(paths.recipe):
-        raise ModelPathError(f"{run_dir}: not a run directory (no recipe.yaml); pass the --run-dir of a "
-                             "`tf-transformer train` run")
+    paths = check_run_dir(run_dir)
     recipe = load_recipe(paths.recipe)
-    if not os.path.isdir(paths.source_vocab) or not os.path.isdir(paths.target_vocab):
-        raise ModelPathError(f"{run_dir}: no vocab/source and vocab/target; the run stopped before building them")
     source_tokenizer, target_tokenizer = load_tokenizer(paths.source_vocab), load_tokenizer(paths.target_vocab)
     if os.path.isfile(paths.model):
         model = keras.saving.load_model(paths.model, compile=False)
@@ -87,6 +77,23 @@ def load_run(run_dir):
         model.build()
         load_checkpoint_weights(model, weights)
     return Run(recipe, float32_copy(model), source_tokenizer, target_tokenizer, paths)
+
+
+def check_run_dir(run_dir):
+    """`RunPaths` of `run_dir` if it is a run directory with its recipe and vocabularies (what `load_run` needs
+    before the weights), without loading anything; else `ModelPathError` naming what is missing."""
+    paths = RunPaths(str(run_dir))
+    if not os.path.isdir(paths.root):
+        raise ModelPathError(f"{run_dir}: not a run directory (no such directory); pass the --run-dir of a "
+                             "`tf-transformer train` run")
+    if _is_export(paths.root):
+        raise ModelPathError(f"{run_dir}: this is an export, not a run directory; pass it as --model {run_dir}")
+    if not os.path.isfile(paths.recipe):
+        raise ModelPathError(f"{run_dir}: not a run directory (no recipe.yaml); pass the --run-dir of a "
+                             "`tf-transformer train` run")
+    if not os.path.isdir(paths.source_vocab) or not os.path.isdir(paths.target_vocab):
+        raise ModelPathError(f"{run_dir}: no vocab/source and vocab/target; the run stopped before building them")
+    return paths
 
 
 def _is_export(directory):

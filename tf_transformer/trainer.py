@@ -30,7 +30,7 @@ from tf_transformer.callbacks import (
 )
 from tf_transformer.config import save_recipe
 from tf_transformer.data import load_corpus, make_dataset
-from tf_transformer.distillation import Teachers
+from tf_transformer.distillation import Teachers, check_teachers
 from tf_transformer.errors import ConfigError
 from tf_transformer.evaluation import LOWER_IS_BETTER
 from tf_transformer.export.saved_model import export_loaded
@@ -86,7 +86,8 @@ def train(recipe, run_dir, verbose=True):
             distribute.resolve_strategy_name(recipe.training.strategy) == "multi_worker":
         raise ConfigError("training.max_minutes: not with the multi_worker strategy (each worker would time its own "
                           "epochs, and they must stop at the same one); set training.epochs instead")
-    strategy = distribute.select_strategy(recipe.training.strategy)  # first: it configures the runtime
+    check_teachers(recipe.training.teachers)  # a mistyped teacher path stops the run before it writes anything
+    strategy = distribute.select_strategy(recipe.training.strategy)  # configures the runtime: before any other op
     paths, chief = RunPaths(str(run_dir)), distribute.is_chief(strategy)
     # what every worker logs goes to its own log; only the chief draws a progress bar
     os.makedirs(paths.root, exist_ok=True)

@@ -71,6 +71,17 @@ def test_a_teacher_that_is_not_a_run_or_has_another_vocabulary_is_a_one_line_con
     assert "\n" not in str(error.value)
 
 
+def test_a_mistyped_teacher_stops_training_before_it_writes_anything(trained_run, tmp_path):
+    from tf_transformer.trainer import train
+
+    recipe = trained_run["recipe"]
+    recipe = dataclasses.replace(recipe, training=dataclasses.replace(
+        recipe.training, teachers=[trained_run["run_dir"], str(tmp_path / "runs" / "g2p-avg")]))
+    with pytest.raises(ConfigError, match=r"^training\.teachers\[1\]: .*not a run directory \(no such directory\)"):
+        train(recipe, str(tmp_path / "student"), verbose=False)
+    assert not (tmp_path / "student").exists()
+
+
 def _student(trained_run, tmp_path, name, **training):
     """Train a student on the teacher run's own corpus and recipe (so the vocabularies match) for a few steps;
     returns its final weights and the loaded run."""
