@@ -11,7 +11,6 @@ reference), so a member's row equals `tf-transformer evaluate`'s greedy row.
 """
 
 import argparse
-import filecmp
 import os
 import sys
 import time
@@ -79,8 +78,7 @@ def main():
     except TransformerError as error:
         sys.exit(f"error: {error}")
     for path, run in zip(args.run_dirs[1:], runs[1:]):
-        vocab = os.path.join(run.paths.target_vocab, "vocab.txt")
-        if not filecmp.cmp(vocab, os.path.join(runs[0].paths.target_vocab, "vocab.txt"), shallow=False):
+        if not run.target_tokenizer.same_ids_as(runs[0].target_tokenizer):
             sys.exit(f"error: {path}: its target vocabulary differs from {args.run_dirs[0]}'s; ensemble runs "
                      "trained on the same recipe data")
     evaluation = load_corpus(runs[0].recipe.data).grouped(args.split)[:args.limit]

@@ -13,10 +13,8 @@ becomes (1 - α)·(label-smoothed cross-entropy against the reference) + α·(cr
 for G2P as in Sun et al. 2019. The student pays one teacher-forced pass per teacher up front, not per step.
 """
 
-import filecmp
 import hashlib
 import logging
-import os
 import time
 
 import keras
@@ -48,14 +46,14 @@ class Teachers:
     """
 
     def __init__(self, run_dirs, source_tokenizer, target_tokenizer, top_k=8, verbose=False):
-        self.top_k, self.verbose, self._cache = top_k, verbose, {}
+        self.top_k, self.verbose, self._cached = top_k, verbose, (None, None)
         self.models = []
         for index, run_dir in enumerate(run_dirs):
             where = f"training.teachers[{index}]"
             run = _as_config_error(where, load_run, run_dir)
             for side, mine, theirs in (("source", source_tokenizer, run.source_tokenizer),
                                        ("target", target_tokenizer, run.target_tokenizer)):
-                if not same_vocabulary(mine, theirs):
+                if not mine.same_ids_as(theirs):
                     raise ConfigError(f"{where}: {run_dir} has another {side} vocabulary than this run; a teacher "
                                       f"must be trained on the same corpus with the same {side}_tokenizer settings "
                                       f"(or start this run from a copy of its vocab/ directory)")
@@ -76,9 +74,9 @@ class Teachers:
             A second call with the same pairs returns the first call's result.
         """
         key = _fingerprint(sources, targets)
-        if key not in self._cache:
-            self._cache = {key: self._compute(sources, targets)}
-        return self._cache[key]
+        if self._cached[0] != key:
+            self._cached = key, self._compute(sources, targets)
+        return self._cached[1]
 
     def _compute(self, sources, targets):
         source_lengths, target_lengths = sources.row_lengths().numpy(), targets.row_lengths().numpy()
@@ -135,15 +133,6 @@ def _as_config_error(where, function, run_dir):
         return function(run_dir)
     except TransformerError as error:
         raise ConfigError(f"{where}: {error}") from None
-
-
-def same_vocabulary(tokenizer, other):
-    """Whether two `Tokenizer`s map text to the same ids: the same kind, options and vocabulary files."""
-    def signature(t):
-        return t.kind, t.lowercase, t.num_tokens, t.vocab_size, sorted(t.files)
-    return signature(tokenizer) == signature(other) and all(
-        filecmp.cmp(os.path.join(tokenizer.directory, name), os.path.join(other.directory, name), shallow=False)
-        for name in tokenizer.files)
 
 
 def _fingerprint(*ragged):

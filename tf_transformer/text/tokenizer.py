@@ -8,6 +8,7 @@ Every tokenizer lives in a directory: `tokenizer.json` (kind, options, sizes) an
 Ids 0..3 are reserved in every vocabulary: [PAD], [UNK], [START], [END] (`tf_transformer.config`).
 """
 
+import filecmp
 import json
 import os
 import shutil
@@ -128,6 +129,15 @@ class Tokenizer(tf.Module):
         with open(os.path.join(directory, METADATA_FILE), "w", encoding="utf-8") as file:
             json.dump(metadata, file, indent=2)
             file.write("\n")
+
+    def same_ids_as(self, other):
+        """Whether `other` maps text to the same ids: the same kind, options and vocabulary files (byte for byte)."""
+        def signature(tokenizer):
+            return tokenizer.kind, tokenizer.lowercase, tokenizer.num_tokens, tokenizer.vocab_size, \
+                sorted(tokenizer.files)
+        return signature(self) == signature(other) and all(
+            filecmp.cmp(os.path.join(self.directory, name), os.path.join(other.directory, name), shallow=False)
+            for name in self.files)
 
     def vocabulary(self):
         """The tokens by id (python list of str, length `num_tokens`)."""
