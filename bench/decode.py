@@ -2,6 +2,7 @@
 
     python bench/decode.py [--repeats 3] [--shapes g2p_tiny transformer_base] [--batches 1 32]
     python bench/decode.py --shapes g2p g2p_5+1      # equal depths against a deep encoder and shallow decoder
+    python bench/decode.py --shapes g2p g2p_x2       # one model against an ensemble of two (`ensemble.Ensemble`)
 
 For each model shape (random weights), greedy and beam-4 decoding at batch 1 and 32 produce exactly the shape's
 number of output tokens per source ([END] ignored, so every variant does the same number of steps) from sources of
@@ -12,6 +13,7 @@ its source length:
 | g2p_tiny | tiny preset (2+2 × 64) | 60 | 10 / 64 |
 | g2p | g2p.yaml's 3+3 layers × 192 | 60 | 10 / 12 (a long word's phonemes) |
 | g2p_5+1 | the same width, 5 encoder layers and 1 decoder layer (`num_decoder_layers`) | 60 | 10 / 12 |
+| g2p_x2 | two g2p models (other random weights) as one `Ensemble`: what a repeated `--run-dir` decodes | 60 | 10 / 12 |
 | transformer_base | base preset (6+6 × 512) | 8000 | 24 / 64 |
 
 "cached" is `make_decode_fn(model, method)`: encoder once, cross-attention keys/values once, one token per
@@ -37,6 +39,7 @@ from common import report  # noqa: E402
 
 from tf_transformer import ModelConfig, Transformer  # noqa: E402
 from tf_transformer.decoding import make_decode_fn  # noqa: E402
+from tf_transformer.ensemble import Ensemble  # noqa: E402
 
 G2P = dict(d_model=192, d_ff=768, num_heads=4)  # g2p.yaml's width
 SHAPES = {
@@ -45,6 +48,8 @@ SHAPES = {
                 output_length=12),
     "g2p_5+1": dict(preset="base", overrides=dict(G2P, num_layers=5, num_decoder_layers=1), vocab_size=60,
                     source_length=10, output_length=12),
+    "g2p_x2": dict(preset="base", overrides=dict(G2P, num_layers=3), vocab_size=60, source_length=10,
+                   output_length=12, members=2),
     "transformer_base": dict(preset="base", vocab_size=8000, source_length=24, output_length=64),
 }
 METHODS = {"greedy": ("greedy", {}), "beam-4": ("beam", {"beam_size": 4})}
@@ -75,11 +80,14 @@ def main():
     rows = []
     for shape_name in args.shapes:
         shape = SHAPES[shape_name]
-        keras.utils.set_random_seed(0)
         config = ModelConfig.preset(shape["preset"], source_vocab_size=shape["vocab_size"],
                                     target_vocab_size=shape["vocab_size"], dropout=0.0, **shape.get("overrides", {}))
-        model = Transformer(config)
-        model.build()
+        members = []
+        for seed in range(shape.get("members", 1)):
+            keras.utils.set_random_seed(seed)
+            members.append(Transformer(config))
+            members[-1].build()
+        model = members[0] if len(members) == 1 else Ensemble(members)
         rng = np.random.default_rng(0)
         for method_name, (method, options) in METHODS.items():
             functions = {name: make_decode_fn(model, method, max_length=shape["output_length"], stop_at_end=False,

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_transformer.config import PAD_ID, START_ID
+from tf_transformer.ensemble import Ensemble, vocabulary_mismatch
 from tf_transformer.errors import ConfigError, TransformerError
 from tf_transformer.run_dir import check_run_dir, load_run
 
@@ -47,18 +48,17 @@ class Teachers:
 
     def __init__(self, run_dirs, source_tokenizer, target_tokenizer, top_k=8, verbose=False):
         self.top_k, self.verbose, self._cached = top_k, verbose, (None, None)
-        self.models = []
-        for index, run_dir in enumerate(run_dirs):
-            where = f"training.teachers[{index}]"
-            run = _as_config_error(where, load_run, run_dir)
-            for side, mine, theirs in (("source", source_tokenizer, run.source_tokenizer),
-                                       ("target", target_tokenizer, run.target_tokenizer)):
-                if not mine.same_ids_as(theirs):
-                    raise ConfigError(f"{where}: {run_dir} has another {side} vocabulary than this run; a teacher "
-                                      f"must be trained on the same corpus with the same {side}_tokenizer settings "
-                                      f"(or start this run from a copy of its vocab/ directory)")
-            self.models.append(run.model)
-        self.max_length = min(model.config.max_length for model in self.models)
+        runs = [_as_config_error(f"training.teachers[{index}]", load_run, run_dir)
+                for index, run_dir in enumerate(run_dirs)]
+        mismatch = vocabulary_mismatch((source_tokenizer, target_tokenizer),
+                                       [(run.source_tokenizer, run.target_tokenizer) for run in runs])
+        if mismatch:
+            index, side = mismatch
+            raise ConfigError(f"training.teachers[{index}]: {run_dirs[index]} has another {side} vocabulary than "
+                              f"this run; a teacher must be trained on the same corpus with the same {side}_tokenizer "
+                              "settings (or start this run from a copy of its vocab/ directory)")
+        self.ensemble = Ensemble(run.model for run in runs)
+        self.max_length = self.ensemble.config.max_length
         self._probabilities = tf.function(self._mean_top_k, reduce_retracing=True)
 
     def soft_targets(self, sources, targets):
@@ -107,15 +107,14 @@ class Teachers:
                 progress.update(first)
         back = np.argsort(order)
         result = tf.gather(tf.concat(ids, axis=0), back), tf.gather(tf.concat(probabilities, axis=0), back)
-        logger.info(f"distillation: {len(order)} pairs read by {len(self.models)} teacher(s) in "
+        logger.info(f"distillation: {len(order)} pairs read by {len(self.ensemble.members)} teacher(s) in "
                     f"{time.monotonic() - started:.0f} s (top {self.top_k} ids per position)")
         return result
 
     def _mean_top_k(self, source_ids, target_in):
         """int32 [B, T, k], float32 [B, T, k]: the teachers' mean distribution's top-k ids and renormalised
         probabilities. The batch is sorted by length, so its padding (whose rows are dropped) is small."""
-        mean = tf.add_n([tf.nn.softmax(model({"source_ids": source_ids, "target_ids": target_in}), axis=-1)
-                         for model in self.models]) / len(self.models)
+        mean = tf.exp(self.ensemble({"source_ids": source_ids, "target_ids": target_in}))
         top = tf.math.top_k(mean, k=min(self.top_k, mean.shape[-1]))
         return top.indices, top.values / tf.reduce_sum(top.values, axis=-1, keepdims=True)
 

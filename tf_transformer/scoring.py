@@ -56,7 +56,7 @@ class SplitScores:
         body = [[row["decoding"], *(f"{row[name]:.2f}" for name in self.metrics),
                  f"{row['sentences_per_second']:.1f}"] for row in self.rows]
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-        lines = [f"{self.source.path}  {self.split}: {self.sources} sources, task {self.task}",
+        lines = [f"{self.source.label}  {self.split}: {self.sources} sources, task {self.task}",
                  "  ".join(cell.ljust(width) for cell, width in zip(header, widths)),
                  "  ".join("-" * width for width in widths)]
         lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in body]
@@ -65,6 +65,7 @@ class SplitScores:
     def as_dict(self):
         """A JSON-ready summary: where the model came from, the recipe, split, task and every row."""
         return {"run_dir": self.source.run_dir and str(self.source.run_dir),
+                "ensemble": list(self.source.run_dirs[1:]),
                 "model": self.source.model and str(self.source.model),
                 "tflite": self.source.tflite and str(self.source.tflite),
                 "recipe": self.recipe.name, "split": self.split, "task": self.task, "sources": self.sources,
@@ -104,7 +105,7 @@ def score_split(source, split="test", beam_size=None, jit_compile=None, limit=No
     """Decode every source of `split` with each decoding of `translators.evaluation_translators` and score it.
 
     Args:
-        source: a `translators.Source` (run directory, export or .tflite).
+        source: a `translators.Source` (run directory or an ensemble of them, export or .tflite).
         split: "dev" or "test".
         beam_size: the beam row's size (None: the recipe's, 4 if that is 1; 1: greedy only).
         jit_compile: decode with XLA (None: the recipe's).
@@ -128,7 +129,7 @@ def score_split(source, split="test", beam_size=None, jit_compile=None, limit=No
     task = recipe.task
     grouped = load_corpus(recipe.data).grouped(split)[:limit]
     if not grouped:
-        raise DataError(f"{source.path}: the {split} split of corpus {recipe.data.corpus!r} is empty; "
+        raise DataError(f"{source.label}: the {split} split of corpus {recipe.data.corpus!r} is empty; "
                         "use a larger corpus or the other --split")
     sources, references = [text for text, _ in grouped], [options for _, options in grouped]
     rows, outputs = [], {}

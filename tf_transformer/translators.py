@@ -24,11 +24,12 @@ import tensorflow_text  # noqa: F401  (registers the tokenizers' ops before an e
 
 from tf_transformer.config import Recipe, from_dict, load_recipe
 from tf_transformer.decoding import decoding_method
+from tf_transformer.ensemble import load_ensemble
 from tf_transformer.errors import ConfigError, ModelPathError
 from tf_transformer.export import latest_version
 from tf_transformer.export.litert import LiteRTTranslator
 from tf_transformer.export.saved_model import METADATA_FILE, RECIPE_FILE
-from tf_transformer.run_dir import RunPaths, load_run
+from tf_transformer.run_dir import RunPaths
 from tf_transformer.translation import Translator
 
 __all__ = ["Source", "DecodingRequest", "load_translator", "evaluation_translators", "refuse_unhonoured",
@@ -42,17 +43,27 @@ _FLAGS = {"run_dir": "--run-dir", "model": "--model", "tflite": "--tflite"}
 @dataclasses.dataclass(frozen=True)
 class Source:
     """Exactly one of: a run directory, an export (saved_models/NAME, i.e. its latest version, or one version
-    directory), or a .tflite file. The fields are named for the CLI's --run-dir, --model and --tflite."""
+    directory), or a .tflite file. The fields are named for the CLI's --run-dir, --model and --tflite; `ensemble`
+    holds the further run directories of a repeated --run-dir, decoded with `run_dir` as one model
+    (`ensemble.Ensemble`)."""
 
     run_dir: str | None = None
     model: str | None = None
     tflite: str | None = None
+    ensemble: tuple = ()
 
     def __post_init__(self):
         given = [name for name in _FLAGS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ConfigError(f"give exactly one of --run-dir DIR, --model saved_models/NAME or --tflite FILE "
                               f"(got {' and '.join(_FLAGS[name] for name in given) or 'none'})")
+        if self.ensemble and self.run_dir is None:
+            raise ConfigError(f"only run directories ensemble: give every model as --run-dir DIR, not {self}")
+
+    @property
+    def run_dirs(self):
+        """The run directories decoded as one model: (run_dir, *ensemble); () for an export or a .tflite."""
+        return () if self.run_dir is None else (str(self.run_dir), *map(str, self.ensemble))
 
     @property
     def kind(self):
@@ -64,7 +75,12 @@ class Source:
         return str(getattr(self, self.kind))
 
     def __str__(self):
-        return f"{_FLAGS[self.kind]} {self.path}"
+        return " ".join(f"{_FLAGS[self.kind]} {path}" for path in self.run_dirs or [self.path])
+
+    @property
+    def label(self):
+        """The source's path, or its run directories joined by " + " for an ensemble (a table title)."""
+        return " + ".join(self.run_dirs) or self.path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +148,8 @@ def load_translator(source, request=DecodingRequest()):
     """One translator of `source` that decodes as `request` asks.
 
     A run directory: a `translation.Translator` with the request's method and options, the recipe's decoding for
-    what it leaves out. An export: an `ExportTranslator` of `serving_default`, or of `greedy` with beam_size 1.
+    what it leaves out (several run directories: of their `ensemble.Ensemble`, with the first one's recipe).
+    An export: an `ExportTranslator` of `serving_default`, or of `greedy` with beam_size 1.
     A .tflite: a `LiteRTTranslator`.
 
     Raises:
@@ -152,7 +169,7 @@ def load_translator(source, request=DecodingRequest()):
     recipe = RunPaths(source.path).recipe
     if os.path.isfile(recipe):
         decoding_for(request, load_recipe(recipe).decoding)  # option mistakes fail before the model loads
-    run = load_run(source.path)
+    run = load_ensemble(source.run_dirs)
     method, options = decoding_for(request, run.recipe.decoding)
     return Translator(run.model, run.source_tokenizer, run.target_tokenizer, method,
                       _jit_compile(request, run.recipe), **options)
@@ -161,7 +178,8 @@ def load_translator(source, request=DecodingRequest()):
 def evaluation_translators(source, beam_size=None, jit_compile=None):
     """(recipe, [(label, method, options, translator)]): the decodings `tf-transformer evaluate` compares.
 
-    A run directory: greedy, then beam search with `beam_size` (`decoding_rows`). An export: its `greedy`
+    A run directory (or an ensemble of them, as in `load_translator`): greedy, then beam search with `beam_size`
+    (`decoding_rows`). An export: its `greedy`
     signature, then its `serving_default` when that is a beam search (unless beam_size is 1). A .tflite: the one
     decoding it was converted with, labelled with its quantization. The recipe (to find the corpus) is the run
     directory's, or the one the export (assets.extra/recipe.yaml) or the file's metadata carries.
@@ -175,7 +193,7 @@ def evaluation_translators(source, beam_size=None, jit_compile=None):
         return _tflite_rows(source, request)
     if source.kind == "model":
         return _export_rows(source, request)
-    run = load_run(source.path)
+    run = load_ensemble(source.run_dirs)
     jit = _jit_compile(request, run.recipe)
     return run.recipe, [(label, method, options, Translator(run.model, run.source_tokenizer, run.target_tokenizer,
                                                             method, jit, **options))

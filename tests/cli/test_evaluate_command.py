@@ -87,6 +87,24 @@ def test_an_export_scores_like_its_run_directory(trained_run, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_a_run_ensembled_with_its_copy_scores_as_the_run(trained_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run["run_dir"], copy)
+    results = {}
+    for name, run_dirs in (("alone", [trained_run["run_dir"]]), ("ensemble", [trained_run["run_dir"], copy])):
+        summary = tmp_path / f"{name}.json"
+        arguments = [argument for run_dir in run_dirs for argument in ("--run-dir", str(run_dir))]
+        assert main(["evaluate", *arguments, "--split", "dev", "--limit", "8", "--json", str(summary),
+                     "--quiet"]) == 0
+        results[name] = json.loads(summary.read_text(encoding="utf-8"))
+    assert f"{trained_run['run_dir']} + {copy}  dev" in capsys.readouterr().out
+    assert results["ensemble"]["ensemble"] == [str(copy)] and results["alone"]["ensemble"] == []
+    for together, alone in zip(results["ensemble"]["results"], results["alone"]["results"], strict=True):
+        assert together["bleu"] == pytest.approx(alone["bleu"]) and together["chrf"] == pytest.approx(alone["chrf"])
+
+
 def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, capsys):
     import shutil
 

@@ -158,3 +158,27 @@ def test_an_unknown_option_exits_with_status_2(trained_run, capsys):
         main(["translate", "--run-dir", trained_run["run_dir"], "--beam", "abc"])
     assert exit_info.value.code == 2
     assert "--beam" in capsys.readouterr().err
+
+
+def test_a_run_ensembled_with_its_copy_translates_as_the_run(trained_run, run_dir_outputs, tmp_path, capsys):
+    """A repeated --run-dir decodes the runs as one ensemble: the mean of two equal distributions is the same one."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run["run_dir"], copy)
+    code, out, _ = cli(capsys, "translate", "--run-dir", trained_run["run_dir"], "--run-dir", copy, "--scores",
+                       *WORDS)
+    assert code == 0
+    pairs = _pairs(out)
+    assert [text for text, _ in pairs] == [text for text, _ in run_dir_outputs["default"]]
+    assert [score for _, score in pairs] == pytest.approx([score for _, score in run_dir_outputs["default"]],
+                                                          abs=1e-3)
+
+
+def test_commands_that_read_one_run_refuse_a_repeated_run_dir(trained_run, capsys):
+    run_dir = trained_run["run_dir"]
+    for command in (["attention", "abc"], ["export"], ["tflite"], ["average"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command[0], "--run-dir", run_dir, "--run-dir", run_dir, *command[1:]])
+        assert exit_info.value.code == 2
+        assert "--run-dir given twice" in capsys.readouterr().err

@@ -34,13 +34,13 @@ def test_soft_targets_are_the_teachers_mean_distribution_for_each_pairs_own_posi
     sources, targets = _pairs(run)
     vocab_size = run.target_tokenizer.vocab_size
     teachers = Teachers([trained_run["run_dir"]] * 2, run.source_tokenizer, run.target_tokenizer, top_k=vocab_size)
-    second = teachers.models[1]  # a different second teacher: its weights scaled
+    second = teachers.ensemble.members[1]  # a different second teacher: its weights scaled
     second.set_weights([weight * 0.7 for weight in second.get_weights()])
     ids, probabilities = teachers.soft_targets(sources, targets)
     assert (ids.row_lengths().numpy() == targets.row_lengths().numpy() + 1).all()
     for index in (0, 7, 19, 39):
         source, target = sources[index].numpy(), targets[index].numpy()
-        expected = (_softmax_of_one_pair(teachers.models[0], source, target)
+        expected = (_softmax_of_one_pair(teachers.ensemble.members[0], source, target)
                     + _softmax_of_one_pair(second, source, target)) / 2
         dense = np.zeros_like(expected)
         np.put_along_axis(dense, ids[index].numpy(), probabilities[index].numpy(), axis=-1)

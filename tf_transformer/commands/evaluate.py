@@ -4,7 +4,8 @@ of its corpus with greedy decoding and with beam search: BLEU and chrF (sacreble
 for grapheme-to-phoneme (a word is right if it matches any of its pronunciations). An export runs its `greedy` and
 `serving_default` signatures and finds the corpus through the recipe it carries (assets.extra/recipe.yaml); a
 .tflite (run on LiteRT) scores the one decoding it was converted with, finding the corpus through the recipe in its
-metadata. --output writes every source with its references and each decoding's output, for error analysis."""
+metadata. --output writes every source with its references and each decoding's output, for error analysis.
+A repeated --run-dir scores the runs as one ensemble (`tf_transformer.ensemble`)."""
 
 import json
 import os
@@ -16,7 +17,7 @@ from tf_transformer.commands.arguments import add_model_arguments, add_xla_argum
 def add_parser(subparsers):
     parser = subparsers.add_parser("evaluate", help="score a run on its dev or test split (greedy and beam)",
                                    description=__doc__)
-    add_model_arguments(parser, allow_tflite=True)
+    add_model_arguments(parser, allow_tflite=True, allow_ensemble=True)
     parser.add_argument("--split", choices=("dev", "test"), default="test", help="which split (default test)")
     parser.add_argument("--beam-size", type=int,
                         help="beam size of the beam row (default: the recipe's, 4 if that is 1); 1 = greedy only")

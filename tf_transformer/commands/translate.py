@@ -6,6 +6,8 @@ line to stdout or `--output FILE` (empty lines stay empty lines, so line counts 
 length into batches of `--batch-size` and written back in input order; files show a progress bar on stderr.
 
 `--tflite FILE` runs a file of `tf-transformer tflite` on LiteRT, with the decoding it was converted with.
+A repeated `--run-dir` decodes the runs as one ensemble: the mean of their next-token distributions
+(`tf_transformer.ensemble`).
 
 Decoding: a run directory decodes with its recipe's beam size by default (`decoding.beam_size`), or
 `--beam-size K` (1 = greedy), `--n-best N` (N lines `LINE<TAB>TRANSLATION<TAB>SCORE` per input), or
@@ -25,7 +27,7 @@ from tf_transformer.errors import ConfigError, DataError
 def add_parser(subparsers):
     parser = subparsers.add_parser("translate", help="translate text with a run directory or an exported model",
                                    description=__doc__)
-    add_model_arguments(parser, allow_tflite=True)
+    add_model_arguments(parser, allow_tflite=True, allow_ensemble=True)
     parser.add_argument("text", nargs="*", help="texts to translate (default: --input FILE, else stdin)")
     parser.add_argument("--input", metavar="FILE", help="UTF-8 text file, one input per line")
     parser.add_argument("--output", metavar="FILE", help="write the translations here (default: stdout)")
