@@ -11,7 +11,8 @@ and a teacher-forced call), so greedy, beam and sampled decoding, with or withou
 step feeds the token to every member through its own cache and returns log(mean of the members' probabilities),
 already normalised, where a model returns logits. The members may differ in size and depth; they must read and
 write the same ids (the same source and target vocabularies). Decoding costs the sum of the members' steps.
-Training's distillation uses the same mean (`distillation.Teachers`).
+Training's distillation uses the same mean (`distillation.Teachers`); `tf-transformer export` with several
+--run-dir writes it as one SavedModel (without the attention signature, which draws one model's weights).
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ import math
 
 import tensorflow as tf
 
+from tf_transformer.distribute import float32_copy
 from tf_transformer.errors import ConfigError
 from tf_transformer.model import DecodedStep
 from tf_transformer.run_dir import Run, check_run_dir, load_run
@@ -29,7 +31,8 @@ class Ensemble(tf.Module):
     """Trained `Transformer`s whose mean next-token distribution decodes as one model's.
 
     Args:
-        members: built `Transformer`s (float32) with the same source and target vocabularies.
+        members: built `Transformer`s with the same source and target vocabularies; one trained under mixed
+            precision decodes as its float32 copy (`distribute.float32_copy`), so an ensemble computes in float32.
 
     Attributes:
         config: the first member's `ModelConfig` with `max_length` the smallest of the members' (what the decoding
@@ -39,9 +42,11 @@ class Ensemble(tf.Module):
         ConfigError: no members, or members with other vocabulary sizes.
     """
 
+    compute_dtype = "float32"
+
     def __init__(self, members):
         super().__init__(name="ensemble")
-        members = tuple(members)
+        members = tuple(float32_copy(member) for member in members)
         if not members:
             raise ConfigError("an ensemble needs at least one model")
         sizes = {(m.config.source_vocab_size, m.config.target_vocab_size) for m in members}

@@ -346,13 +346,27 @@ def load_attention_export(source, max_extra_length=None):
     """
     refuse_unhonoured(DecodingRequest(max_extra_length=max_extra_length), source, (None,),
                       "as exported (greedy, with its own length limit, for the attention signature)")
-    return load_export(latest_version(source.path), "attention")
+    path = latest_version(source.path)
+    members = _export_facts(path).get("ensemble")
+    if members:
+        raise ModelPathError(f"{path}: this export is an ensemble of {len(members)} runs, and attention draws one "
+                             "model's; pass one of its runs as --run-dir DIR")
+    return load_export(path, "attention")
 
 
 def export_beam_size(path):
     """The beam size of an export's serving_default (from assets.extra/tf_transformer.json), None if unknown."""
     try:
-        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
-            return int(json.load(file)["decoding"]["beam_size"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(_export_facts(path)["decoding"]["beam_size"])
+    except (ValueError, KeyError, TypeError):
         return None
+
+
+def _export_facts(path):
+    """The dict of an export version's assets.extra/tf_transformer.json; {} if it is missing or unreadable."""
+    try:
+        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
+            facts = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return facts if isinstance(facts, dict) else {}

@@ -7,7 +7,9 @@ tiny models cover the four tokenizer kinds: "g2p" (char -> whitespace, the G2P r
 (wordpiece -> sentencepiece; the translation recipes use sentencepiece). Each is trained for 240 steps by
 `trainer.train`, which ends by exporting `<dir>/saved_models/<name>/1/` exactly as `tf-transformer train` /
 `export` do; both decode with beam search (beam 3) as their recipe decoding, so `serving_default` and
-`translate_ids` run beam search, `greedy` and `attention` the greedy loop.
+`translate_ids` run beam search, `greedy` and `attention` the greedy loop. A third export, "g2p_ensemble", is
+the g2p run and a copy of it with its weights scaled (so that the two disagree) exported as one ensemble
+(`tf-transformer export --run-dir A --run-dir B`): every signature but attention, which an ensemble's export lacks.
 
 Writes `<dir>/reference.json`: per model, the export path (relative to <dir>), the inputs and, per signature,
 the outputs of the trained Keras model decoding in this process (`expected`: `translation.Translator` for the text
@@ -88,11 +90,11 @@ def _source_ids(run, texts):
     return ids
 
 
-def _inputs(run, texts):
+def _inputs(run, texts, attention=True):
     """{signature: {input name: value}}: the texts, and for translate_ids the non-blank ones tokenized."""
     ids = _source_ids(run, [text for text in texts if text.strip()]).tolist()
-    return {"serving_default": {"text": texts}, "greedy": {"text": texts}, "translate_ids": {"source_ids": ids},
-            "attention": {"text": texts}}
+    inputs = {"serving_default": {"text": texts}, "greedy": {"text": texts}, "translate_ids": {"source_ids": ids}}
+    return {**inputs, "attention": {"text": texts}} if attention else inputs
 
 
 def _in_process(run, inputs):
@@ -114,7 +116,8 @@ def _in_process(run, inputs):
 
     target_ids, scores = BatchDecoder(run.model, method, **options)(np.array(inputs["translate_ids"]["source_ids"]))
     expected["translate_ids"] = {"target_ids": target_ids.tolist(), "score": scores.tolist()}
-
+    if "attention" not in inputs:
+        return expected
     texts = inputs["attention"]["text"]
     source_ids = _source_ids(run, texts)
     target_ids, scores = BatchDecoder(run.model, "greedy", **greedy_options)(source_ids)
@@ -144,6 +147,36 @@ def _from_export(path, inputs):
     return results
 
 
+def _export_ensemble(root, name):
+    """(the `ensemble.load_ensemble` run, the export path) of run `name` and a copy of it whose weights are scaled
+    by 0.8, exported as one ensemble to `<root>/saved_models/<name>_ensemble/1/`."""
+    import shutil
+
+    from tf_transformer.ensemble import load_ensemble
+    from tf_transformer.export.saved_model import export_run
+    from tf_transformer.run_dir import load_run
+
+    first = os.path.join(root, "runs", name)
+    second = f"{first}_scaled"
+    shutil.copytree(first, second)
+    model = load_run(second).model
+    for variable in model.trainable_variables:
+        variable.assign(variable * 0.8)
+    model.save(os.path.join(second, "model.keras"))
+    path = export_run([first, second], name=f"{name}_ensemble", directory=os.path.join(root, "saved_models"))
+    return load_ensemble([first, second]), path
+
+
+def _reference_entry(root, name, run, export, inputs):
+    """One model of reference.json: where its export is, how it decodes, its inputs and both kinds of outputs."""
+    decoding = run.recipe.decoding
+    return {"name": name, "export": os.path.relpath(export, root),
+            "tokenizers": f"{run.source_tokenizer.kind} -> {run.target_tokenizer.kind}",
+            "decoding": {"beam_size": decoding.beam_size, "length_penalty": decoding.length_penalty,
+                         "max_extra_length": decoding.max_extra_length},
+            "inputs": inputs, "expected": _in_process(run, inputs), "export_where_made": _from_export(export, inputs)}
+
+
 def main(root):
     import tensorflow as tf
     import tensorflow_text
@@ -159,16 +192,13 @@ def main(root):
         summary = train(recipe, os.path.join(root, "runs", name), verbose=False)
         trained = time.perf_counter()
         run = load_run(os.path.join(root, "runs", name))
-        inputs = _inputs(run, case["texts"])
-        reference["models"].append({
-            "name": name, "export": os.path.relpath(summary["export"], root),
-            "tokenizers": f"{run.source_tokenizer.kind} -> {run.target_tokenizer.kind}",
-            "decoding": {"beam_size": recipe.decoding.beam_size, "length_penalty": recipe.decoding.length_penalty,
-                         "max_extra_length": recipe.decoding.max_extra_length},
-            "inputs": inputs, "expected": _in_process(run, inputs),
-            "export_where_made": _from_export(summary["export"], inputs)})
+        reference["models"].append(_reference_entry(root, name, run, summary["export"], _inputs(run, case["texts"])))
         print(f"{name} ({reference['models'][-1]['tokenizers']}): trained and exported to {summary['export']} in "
               f"{trained - started:.0f} s, reference outputs in {time.perf_counter() - trained:.0f} s")
+    run, export = _export_ensemble(root, "g2p")
+    reference["models"].append(_reference_entry(root, "g2p_ensemble", run, export,
+                                                _inputs(run, CASES["g2p"]["texts"], attention=False)))
+    print(f"g2p_ensemble (the g2p run and a copy with scaled weights): exported to {export}")
     path = os.path.join(root, "reference.json")
     with open(path, "w", encoding="utf-8") as file:
         json.dump(reference, file)

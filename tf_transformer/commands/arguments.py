@@ -26,12 +26,12 @@ def add_model_arguments(parser, allow_export=True, allow_tflite=False, allow_ens
 
 class OneRunDir(argparse.Action):
     """`--run-dir` of a command that reads one model: given twice it is a usage error, not the last one silently
-    (translate and evaluate take it repeated, as an ensemble)."""
+    (translate, evaluate and export take it repeated, as an ensemble)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         if getattr(namespace, self.dest, None) is not None:
-            parser.error(f"{option_string} given twice; this command reads one run (only translate and evaluate "
-                         "decode several --run-dir as one ensemble)")
+            parser.error(f"{option_string} given twice; this command reads one run (translate, evaluate and export "
+                         "take several --run-dir as one ensemble)")
         setattr(namespace, self.dest, values)
 
 

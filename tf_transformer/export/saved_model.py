@@ -11,7 +11,7 @@ Signatures (batch dimension always present; only TensorFlow core and TensorFlow 
     attention:       text tf.string [B] -> the greedy translation, its score, source_ids int32 [B, S], target_ids
                      int32 [B, T], source_tokens / output_tokens tf.string [B, S] / [B, T] (vocabulary entries)
                      and weights float32 [B, layers, heads, T, S]: every decoder layer's cross-attention over the
-                     greedy output (what `tf-transformer attention --model` draws)
+                     greedy output (what `tf-transformer attention --model` draws); not in an ensemble's export
 
 The tokenizers' vocabularies travel as assets (`assets/`), the lookup tables and tensorflow-text resources are
 tracked by the module, so the export loads in a process that imports only `tensorflow` and `tensorflow_text`.
@@ -40,14 +40,14 @@ from tf_transformer.config import (
 )
 from tf_transformer.decoding import decoding_method, make_decode_fn
 from tf_transformer.distribute import float32_copy
+from tf_transformer.ensemble import Ensemble, load_ensemble
 from tf_transformer.errors import ModelPathError
 from tf_transformer.export.versions import atomic_version_dir, check_version_free, latest_version, next_version
 from tf_transformer.layers.attention import padding_mask
 from tf_transformer.model import Transformer
-from tf_transformer.run_dir import load_run
 from tf_transformer.text import load_tokenizer
 
-SIGNATURES = ("serving_default", "greedy", "translate_ids", "attention")
+SIGNATURES = ("serving_default", "greedy", "translate_ids", "attention")  # an ensemble's export: all but attention
 METADATA_FILE = os.path.join("assets.extra", "tf_transformer.json")
 RECIPE_FILE = os.path.join("assets.extra", "recipe.yaml")
 TOKENIZERS_DIR = os.path.join("assets.extra", "tokenizers")
@@ -57,7 +57,8 @@ class ServingModule(tf.Module):
     """A trained Transformer with both tokenizers and the serving signatures (see the module docstring).
 
     Args:
-        model: a built `Transformer`; one trained under mixed precision is served by its float32 copy.
+        model: a built `Transformer` (or an `ensemble.Ensemble`, served without the attention signature); one
+            trained under mixed precision is served by its float32 copy.
         source_tokenizer, target_tokenizer: `tf_transformer.text.Tokenizer`s of the model's vocabularies.
         decoding: a `DecodingConfig` (beam_size, length_penalty, max_extra_length) for serving_default and
             translate_ids.
@@ -74,6 +75,9 @@ class ServingModule(tf.Module):
             model.build()
         model = float32_copy(model)
         self.model = model
+        # the attention signature draws one model's cross-attention; an ensemble has one per member
+        self.signature_names = tuple(name for name in SIGNATURES
+                                     if name != "attention" or not isinstance(model, Ensemble))
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self._max_length = int(model.config.max_length)
@@ -144,11 +148,10 @@ class ServingModule(tf.Module):
         """
         text = tf.TensorSpec([None], tf.string, name="text")
         source_ids = tf.TensorSpec([None, None], tf.int32, name="source_ids")
-        return {"serving_default": tf.function(self.serve, input_signature=[text]).get_concrete_function(),
-                "greedy": tf.function(self.serve_greedy, input_signature=[text]).get_concrete_function(),
-                "translate_ids": tf.function(self.translate_ids,
-                                             input_signature=[source_ids]).get_concrete_function(),
-                "attention": tf.function(self.attention, input_signature=[text]).get_concrete_function()}
+        functions = {"serving_default": (self.serve, text), "greedy": (self.serve_greedy, text),
+                     "translate_ids": (self.translate_ids, source_ids), "attention": (self.attention, text)}
+        return {name: tf.function(functions[name][0], input_signature=[functions[name][1]]).get_concrete_function()
+                for name in self.signature_names}
 
 
 
@@ -184,8 +187,10 @@ def export_saved_model(model, source_tokenizer, target_tokenizer, model_dir, ver
         tf.saved_model.save(module, temporary, signatures=module.signatures(),
                             options=tf.saved_model.SaveOptions(save_debug_info=False))
         os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
-        facts = {**(metadata or {}), "version": version, "signatures": list(SIGNATURES),
+        members = model.members if isinstance(model, Ensemble) else None
+        facts = {**(metadata or {}), "version": version, "signatures": list(module.signature_names),
                  "decoding": dataclasses.asdict(decoding), "model": model.config.to_dict(),
+                 **({"ensemble": [member.config.to_dict() for member in members]} if members else {}),
                  "source_tokenizer": source_tokenizer.kind, "target_tokenizer": target_tokenizer.kind}
         with open(os.path.join(temporary, METADATA_FILE), "w", encoding="utf-8") as file:
             json.dump(facts, file, indent=2)
@@ -228,6 +233,9 @@ def load_export_parts(model_path):
     if facts is None or "model" not in facts or not os.path.isdir(tokenizers):
         raise ModelPathError(f"{path}: this export lacks {METADATA_FILE} or {TOKENIZERS_DIR}/ (older exports do); "
                              "export it again with `tf-transformer export`, or pass --run-dir")
+    if "ensemble" in facts:
+        raise ModelPathError(f"{path}: this export is an ensemble of {len(facts['ensemble'])} runs, not one model; "
+                             "pass one of its runs as --run-dir DIR")
     model = Transformer(from_dict(ModelConfig, facts["model"], where=METADATA_FILE))
     model.build()
     # The signatures capture every model variable under its Keras path ("transformer/encoder/...:0"); the first
@@ -255,7 +263,8 @@ def export_run(run_dir, name=None, version=None, directory=None):
     """Export a run directory's model (see `run_dir.load_run`) to `<directory>/<name>/<version>/`.
 
     Args:
-        run_dir: a `tf-transformer train` run directory.
+        run_dir: a `tf-transformer train` run directory, or a list of them: one SavedModel decoding them as an
+            `ensemble.Ensemble` (the first run's recipe and decoding; no attention signature).
         name: model name; default recipe.export.name or recipe.name.
         version: default the next free version.
         directory: default recipe.export.directory ("saved_models").
@@ -263,7 +272,7 @@ def export_run(run_dir, name=None, version=None, directory=None):
     Returns:
         the path of the written version directory.
     """
-    run = load_run(run_dir)
+    run = load_ensemble([run_dir] if isinstance(run_dir, (str, os.PathLike)) else run_dir)
     return export_loaded(run.recipe, run.model, run.source_tokenizer, run.target_tokenizer, name, version,
                          directory)
 
