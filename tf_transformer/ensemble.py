@@ -42,7 +42,7 @@ class Ensemble(tf.Module):
         ConfigError: no members, or members with other vocabulary sizes.
     """
 
-    compute_dtype = "float32"
+    compute_dtype = "float32"  # what `float32_copy` reads: the members are float32 copies
 
     def __init__(self, members):
         super().__init__(name="ensemble")
