@@ -16,7 +16,6 @@ decoding for anything else raises one `ConfigError`, worded the same for every s
 """
 
 import dataclasses
-import json
 import os
 
 import tensorflow as tf
@@ -28,7 +27,7 @@ from tf_transformer.ensemble import load_ensemble
 from tf_transformer.errors import ConfigError, ModelPathError
 from tf_transformer.export import latest_version
 from tf_transformer.export.litert import LiteRTTranslator
-from tf_transformer.export.saved_model import METADATA_FILE, RECIPE_FILE
+from tf_transformer.export.saved_model import RECIPE_FILE, export_facts, refuse_ensemble
 from tf_transformer.run_dir import RunPaths
 from tf_transformer.translation import Translator
 
@@ -347,26 +346,13 @@ def load_attention_export(source, max_extra_length=None):
     refuse_unhonoured(DecodingRequest(max_extra_length=max_extra_length), source, (None,),
                       "as exported (greedy, with its own length limit, for the attention signature)")
     path = latest_version(source.path)
-    members = _export_facts(path).get("ensemble")
-    if members:
-        raise ModelPathError(f"{path}: this export is an ensemble of {len(members)} runs, and attention draws one "
-                             "model's; pass one of its runs as --run-dir DIR")
+    refuse_ensemble(path, "attention draws one model's")
     return load_export(path, "attention")
 
 
 def export_beam_size(path):
     """The beam size of an export's serving_default (from assets.extra/tf_transformer.json), None if unknown."""
     try:
-        return int(_export_facts(path)["decoding"]["beam_size"])
+        return int(export_facts(path)["decoding"]["beam_size"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def _export_facts(path):
-    """The dict of an export version's assets.extra/tf_transformer.json; {} if it is missing or unreadable."""
-    try:
-        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
-            facts = json.load(file)
-    except (OSError, ValueError):
-        return {}
-    return facts if isinstance(facts, dict) else {}

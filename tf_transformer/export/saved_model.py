@@ -225,17 +225,11 @@ def load_export_parts(model_path):
     """
     path = latest_version(model_path)
     tokenizers = os.path.join(path, TOKENIZERS_DIR)
-    try:
-        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
-            facts = json.load(file)
-    except (OSError, ValueError):
-        facts = None
-    if facts is None or "model" not in facts or not os.path.isdir(tokenizers):
+    facts = export_facts(path)
+    if "model" not in facts or not os.path.isdir(tokenizers):
         raise ModelPathError(f"{path}: this export lacks {METADATA_FILE} or {TOKENIZERS_DIR}/ (older exports do); "
                              "export it again with `tf-transformer export`, or pass --run-dir")
-    if "ensemble" in facts:
-        raise ModelPathError(f"{path}: this export is an ensemble of {len(facts['ensemble'])} runs, not one model; "
-                             "pass one of its runs as --run-dir DIR")
+    refuse_ensemble(path, "a .tflite holds one model")
     model = Transformer(from_dict(ModelConfig, facts["model"], where=METADATA_FILE))
     model.build()
     # The signatures capture every model variable under its Keras path ("transformer/encoder/...:0"); the first
@@ -257,6 +251,25 @@ def load_export_parts(model_path):
     return ExportParts(model, load_tokenizer(os.path.join(tokenizers, "source")),
                        load_tokenizer(os.path.join(tokenizers, "target")), decoding, name,
                        load_recipe(recipe_path) if os.path.isfile(recipe_path) else None)
+
+
+def export_facts(path):
+    """The dict of an export version's assets.extra/tf_transformer.json; {} if it is missing or unreadable."""
+    try:
+        with open(os.path.join(path, METADATA_FILE), encoding="utf-8") as file:
+            facts = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def refuse_ensemble(path, why):
+    """Raise `ModelPathError` if the export version at `path` is an ensemble's, for tools that need one model
+    (`why` says which, e.g. "a .tflite holds one model")."""
+    members = export_facts(path).get("ensemble")
+    if members:
+        raise ModelPathError(f"{path}: this export is an ensemble of {len(members)} runs, and {why}; pass one of its "
+                             "runs as --run-dir DIR")
 
 
 def export_run(run_dir, name=None, version=None, directory=None):
